@@ -1,0 +1,21 @@
+"""darts: differentiable architecture search (DARTS) with plugin-defined primitive families."""
+
+from darts.architecture import Architecture, Hypergradient
+from darts.family import Family, Primitive, check_primitive
+from darts.genotype import CellGenotype, Genotype, GenotypeError, derive_cell, load_genotype
+from darts.hookspecs import hookimpl
+from darts.plugins import (PluginLoadWarning, get_plugin_manager, get_registry, register_family,
+                           register_genotype, register_plugin, register_primitive)
+from darts.registry import DuplicateRegistrationError, RegistryError, UnknownNameError
+from darts.search_space import (Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork,
+                                Supernet)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Architecture", "CellGenotype", "DuplicateRegistrationError", "Family", "Genotype", "GenotypeError",
+    "Hypergradient", "Network", "PluginLoadWarning", "Primitive", "RecurrentNetwork", "RecurrentSearchNetwork",
+    "RegistryError", "SearchNetwork", "Supernet", "UnknownNameError", "check_primitive", "derive_cell",
+    "get_plugin_manager", "get_registry", "hookimpl", "load_genotype", "register_family", "register_genotype",
+    "register_plugin", "register_primitive", "__version__",
+]

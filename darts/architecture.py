@@ -1,0 +1,221 @@
+"""The architecture: the bilevel optimiser of the alphas (DARTS, Liu et al. 2019, eq. 6-8).
+
+``first`` order uses grad_alpha L_val(w, alpha). ``second`` order differentiates L_val(w', alpha) through
+one virtual weight step w' = w - xi * (the step the weight optimiser would take): with v = grad_w' L_val,
+
+    dalpha = grad_alpha L_val(w', alpha) - xi * grad^2_{alpha,w} L_train(w, alpha) . v
+
+and the mixed second derivative by a central finite difference at w +- eps v, eps = radius / ||v||
+(radius 0.01 in the paper). ``exact`` computes that product by double backward instead, for users and as
+the test oracle.
+
+Every pass is functional (``torch.func.functional_call``): no model is copied, the network's weights are
+never written, and each pass runs on cloned buffers, so BatchNorm running statistics and any other buffer
+are left exactly as they were. All passes over the same batch share one random stream (same dropout
+masks), so the finite difference compares like with like.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+Order = Literal["first", "second", "exact"]
+Batch = Sequence[Any]
+LossFn = Callable[[Any, Any], torch.Tensor]
+
+
+@dataclass
+class Hypergradient:
+    """The parts of an alpha gradient: ``direct`` = grad_alpha L_val(w' or w), ``mixed`` = the second-order
+    term (already scaled by xi, zero at first order), ``total`` = direct - mixed."""
+
+    direct: list[torch.Tensor]
+    mixed: list[torch.Tensor]
+    val_loss: float
+
+    @property
+    def total(self) -> list[torch.Tensor]:
+        return [d - m for d, m in zip(self.direct, self.mixed)]
+
+
+class Architecture:
+    """Updates the alphas of a supernet from validation batches, apart from the weight optimiser.
+
+    Args:
+        network: a :class:`~darts.search_space.network.Supernet` (``parameters()`` are its weights,
+            ``arch_parameters()`` its alphas).
+        weight_optimizer: the optimiser of the weights; its state defines the virtual step. With SGD the
+            virtual step is exactly SGD's next step (momentum, dampening, Nesterov, weight decay); with
+            any other optimiser it is plain gradient descent with its learning rate and weight decay.
+        loss_fn: ``loss_fn(network_output, targets)`` -> scalar.
+        order: ``"first"``, ``"second"`` (finite difference, as the paper) or ``"exact"``.
+        lr, betas, weight_decay: the alpha optimiser (Adam), defaults of the paper.
+        radius: the finite-difference radius; eps = radius / ||v||.
+        xi: the virtual step size; None uses the weight optimiser's current learning rate, as DARTS does.
+    """
+
+    def __init__(self, network: nn.Module, weight_optimizer: torch.optim.Optimizer, loss_fn: LossFn,
+                 order: Order = "second", lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999),
+                 weight_decay: float = 1e-3, radius: float = 0.01, xi: float | None = None,
+                 optimizer: torch.optim.Optimizer | None = None) -> None:
+        if order not in ("first", "second", "exact"):
+            raise ValueError(f"order must be 'first', 'second' or 'exact', got {order!r}")
+        if radius <= 0:
+            raise ValueError(f"radius must be positive, got {radius}")
+        self.network = network
+        self.weight_optimizer = weight_optimizer
+        self.loss_fn = loss_fn
+        self.order = order
+        self.radius = radius
+        self.xi = xi
+        self.alphas = list(network.arch_parameters())
+        alpha_ids = {id(a) for a in self.alphas}
+        if not self.alphas:
+            raise ValueError("the network has no architecture parameters (is it a search network?)")
+        leaked = [p for group in weight_optimizer.param_groups for p in group["params"] if id(p) in alpha_ids]
+        if leaked:
+            raise ValueError("the weight optimiser holds architecture parameters (alphas); build it from "
+                             "network.parameters(), which excludes them")
+        self.weight_names, self.weights = zip(*[(n, p) for n, p in network.named_parameters() if p.requires_grad])
+        self.optimizer = optimizer or torch.optim.Adam(self.alphas, lr=lr, betas=betas, weight_decay=weight_decay)
+        weight_ids = {id(w) for w in self.weights}
+        if any(id(p) in weight_ids for group in self.optimizer.param_groups for p in group["params"]):
+            raise ValueError("the alpha optimiser holds network weights; give it network.arch_parameters()")
+        self._groups = {id(p): group for group in weight_optimizer.param_groups for p in group["params"]}
+        self._warned_optimizer = False
+
+    # --- the public step -------------------------------------------------------------------------
+    def step(self, train_batch: Batch, val_batch: Batch, order: Order | None = None) -> dict[str, float]:
+        """One alpha update from a training and a held-out validation batch; returns the validation loss."""
+        grad = self.hypergradient(train_batch, val_batch, order)
+        self.optimizer.zero_grad(set_to_none=True)
+        for alpha, g in zip(self.alphas, grad.total):
+            alpha.grad = g.detach()
+        self.optimizer.step()
+        return {"val_loss": grad.val_loss}
+
+    def hypergradient(self, train_batch: Batch, val_batch: Batch, order: Order | None = None) -> Hypergradient:
+        """The alpha gradient of the chosen order, in parts; changes no weight, buffer or alpha."""
+        order = order or self.order
+        seeds = torch.randint(0, 2**62, (2,)).tolist()  # one random stream per batch, for every pass on it
+        train, val = _SeededBatch(train_batch, seeds[0]), _SeededBatch(val_batch, seeds[1])
+        weights = list(self.weights)
+        if order == "first":
+            loss = self._loss(weights, val)
+            direct = torch.autograd.grad(loss, self.alphas, allow_unused=True)
+            return Hypergradient(_zeros_for_none(direct, self.alphas), [torch.zeros_like(a) for a in self.alphas],
+                                 float(loss.detach()))
+        # the virtual step w' = w - xi * (what the weight optimiser would do)
+        exact = order == "exact"
+        train_loss = self._loss(weights, train)
+        train_grads = _zeros_for_none(
+            torch.autograd.grad(train_loss, weights, allow_unused=True, create_graph=exact), weights)
+        virtual, scales = self._virtual_step(weights, [g.detach() for g in train_grads])
+        val_loss = self._loss(virtual, val)
+        grads = torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True)
+        v_w = _zeros_for_none(grads[:len(virtual)], virtual)
+        direct = _zeros_for_none(grads[len(virtual):], self.alphas)
+        # the direction of the mixed term: v scaled per weight by xi * (weight of the gradient in w')
+        direction = [scale * v for scale, v in zip(scales, v_w)]
+        if exact:
+            pairs = [(g, d) for g, d in zip(train_grads, direction) if g.requires_grad]
+            mixed = torch.autograd.grad([g for g, _ in pairs], self.alphas, grad_outputs=[d for _, d in pairs],
+                                        allow_unused=True) if pairs else [None] * len(self.alphas)
+            mixed = [m.detach() for m in _zeros_for_none(mixed, self.alphas)]
+        else:
+            mixed = self._finite_difference(weights, direction, train)
+        return Hypergradient([d.detach() for d in direct], mixed, float(val_loss.detach()))
+
+    # --- the pieces ----------------------------------------------------------------------------------
+    def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch") -> torch.Tensor:
+        """The loss of the network with ``weights`` in place of its own, on cloned buffers."""
+        state = dict(zip(self.weight_names, weights))
+        state.update({name: buffer.clone() for name, buffer in self.network.named_buffers()})
+        inputs = batch.inputs if isinstance(batch.inputs, tuple) else (batch.inputs,)
+        devices = [weights[0].device] if weights and weights[0].is_cuda else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(batch.seed)
+            output = functional_call(self.network, state, inputs, strict=False)
+        return self.loss_fn(output, batch.targets)
+
+    def _virtual_step(self, weights: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]):
+        """w' (detached, requiring grad) and per weight xi * c, where c is the gradient's coefficient in w'."""
+        virtual, scales = [], []
+        with torch.no_grad():
+            for w, g in zip(weights, grads):
+                group = self._groups.get(id(w))
+                if group is None:
+                    raise ValueError("a network weight is not in the weight optimiser; give it network.parameters()")
+                xi = group["lr"] if self.xi is None else self.xi
+                step, coefficient = self._descent_direction(w, g, group)
+                virtual.append((w - xi * step).requires_grad_(True))
+                scales.append(xi * coefficient)
+        return virtual, scales
+
+    def _descent_direction(self, w: torch.Tensor, g: torch.Tensor, group: dict) -> tuple[torch.Tensor, float]:
+        """The optimiser's next update direction for ``w`` and the coefficient of ``g`` in it."""
+        d = g + group.get("weight_decay", 0.0) * w
+        if not isinstance(self.weight_optimizer, torch.optim.SGD):
+            if not self._warned_optimizer:
+                warnings.warn(f"second-order DARTS with {type(self.weight_optimizer).__name__}: the virtual "
+                              "step is plain gradient descent (exact for SGD only)", stacklevel=4)
+                self._warned_optimizer = True
+            return d, 1.0
+        if group.get("maximize", False):
+            raise ValueError("second-order DARTS needs a minimising weight optimiser (maximize=False)")
+        momentum, dampening = group.get("momentum", 0.0), group.get("dampening", 0.0)
+        if momentum == 0:
+            return d, 1.0
+        buffer = self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
+        if buffer is None:  # SGD's first step: the buffer becomes d
+            buffer, coefficient = d, 1.0
+        else:
+            buffer, coefficient = momentum * buffer + (1 - dampening) * d, 1 - dampening
+        if group.get("nesterov", False):
+            return d + momentum * buffer, 1 + momentum * coefficient
+        return buffer, coefficient
+
+    def _finite_difference(self, weights: Sequence[torch.Tensor], direction: Sequence[torch.Tensor],
+                           train: "_SeededBatch") -> list[torch.Tensor]:
+        """grad^2_{alpha,w} L_train(w) . direction by central difference at w +- eps direction."""
+        norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction))
+        if float(norm) == 0.0:
+            return [torch.zeros_like(a) for a in self.alphas]
+        eps = self.radius / float(norm)
+        gradients = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                perturbed = [w.detach() + sign * eps * d for w, d in zip(weights, direction)]
+            loss = self._loss(perturbed, train)
+            gradients.append(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True), self.alphas))
+        return [(plus - minus) / (2 * eps) for plus, minus in zip(*gradients)]
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+@dataclass
+class _SeededBatch:
+    batch: Batch
+    seed: int
+
+    @property
+    def inputs(self) -> Any:
+        return self.batch[0]
+
+    @property
+    def targets(self) -> Any:
+        return self.batch[1]
+
+
+def _zeros_for_none(grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [torch.zeros_like(t) if g is None else g for g, t in zip(grads, like)]

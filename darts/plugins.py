@@ -1,0 +1,270 @@
+"""The plugin manager: loads the ``darts`` entry-point group and in-process registrations into one registry.
+
+Environment variables, in the manner of pytest's:
+
+* ``DARTS_DISABLE_PLUGIN_AUTOLOAD=1`` loads no entry points at all (not even the built-in families);
+* ``DARTS_PLUGINS=mod1,mod2`` imports and registers those modules as plugins, autoload or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import warnings
+from importlib.metadata import entry_points
+from typing import Callable, Iterator, TypeVar
+
+import pluggy
+
+from darts import hookspecs
+from darts.family import Family, Primitive, PrimitiveFactory
+from darts.hookspecs import hookimpl
+from darts.registry import PluginInfo, Registry
+
+ENTRY_POINT_GROUP = "darts"
+DISABLE_AUTOLOAD_ENV = "DARTS_DISABLE_PLUGIN_AUTOLOAD"
+PLUGINS_ENV = "DARTS_PLUGINS"
+IN_PROCESS = "in-process"
+
+F = TypeVar("F", bound=PrimitiveFactory)
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin could not be imported or failed in a hook; the other plugins still load."""
+
+
+class InProcessPlugin:
+    """A plugin assembled at run time by :func:`register_primitive` and friends, one per module."""
+
+    def __init__(self) -> None:
+        self.families: list[Family] = []
+        self.primitives: list[Primitive] = []
+        self.genotypes: dict = {}
+
+    @hookimpl
+    def darts_add_families(self) -> list[Family]:
+        return list(self.families)
+
+    @hookimpl
+    def darts_add_primitives(self) -> list[Primitive]:
+        return list(self.primitives)
+
+    @hookimpl
+    def darts_add_genotypes(self) -> dict:
+        return dict(self.genotypes)
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager for the ``darts`` hooks that also records where each plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT_NAME)
+        self.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self._registry: Registry | None = None
+
+    # --- loading -------------------------------------------------------------------------------
+    def add_plugin(self, plugin: object, info: PluginInfo) -> bool:
+        """Register ``plugin`` under ``info.name``; warn and return False if pluggy rejects it."""
+        try:
+            self.register(plugin, name=info.name)
+        except (pluggy.PluginValidationError, ValueError) as error:
+            warnings.warn(f"darts plugin {info} was not registered: {error}", PluginLoadWarning,
+                          stacklevel=2)
+            return False
+        self.infos[info.name] = info
+        self._registry = None
+        return True
+
+    def remove_plugin(self, name: str) -> None:
+        self.unregister(name=name)
+        self.infos.pop(name, None)
+        self._registry = None
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
+        """Import every plugin of the entry-point group; one that fails gives a warning and is skipped."""
+        for entry in entry_points(group=group):
+            distribution = entry.dist.name if entry.dist is not None else ""
+            version = entry.dist.version if entry.dist is not None else ""
+            name = entry.name
+            if self.has_plugin(name):
+                if self.infos[name].distribution == distribution:
+                    continue  # the same distribution seen twice on sys.path
+                name = f"{entry.name}@{distribution}"
+            info = PluginInfo(name, distribution, version)
+            try:
+                plugin = entry.load()
+            except Exception as error:  # noqa: BLE001 - any failure of a plugin's import
+                warnings.warn(
+                    f"darts plugin {info} ({entry.value}) failed to import and was skipped: "
+                    f"{type(error).__name__}: {error}", PluginLoadWarning, stacklevel=2)
+                continue
+            self.add_plugin(plugin, info)
+
+    def load_modules(self, names: list[str]) -> None:
+        """Import modules by name and register each as a plugin (for ``DARTS_PLUGINS``)."""
+        for module_name in names:
+            info = PluginInfo(module_name, "DARTS_PLUGINS", "")
+            if self.has_plugin(module_name):
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as error:  # noqa: BLE001
+                warnings.warn(f"darts plugin {module_name!r} named in {PLUGINS_ENV} failed to import "
+                              f"and was skipped: {type(error).__name__}: {error}", PluginLoadWarning,
+                              stacklevel=2)
+                continue
+            self.add_plugin(module, info)
+
+    # --- the registry ----------------------------------------------------------------------------
+    @property
+    def registry(self) -> Registry:
+        """The registry built from every registered plugin (cached until plugins change)."""
+        if self._registry is None:
+            self._registry = self.build_registry()
+        return self._registry
+
+    def _results(self, hook_name: str) -> Iterator[tuple[object, PluginInfo]]:
+        caller = getattr(self.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):  # registration order
+            info = self.infos.get(impl.plugin_name, PluginInfo(impl.plugin_name))
+            try:
+                result = impl.function()
+            except Exception as error:  # noqa: BLE001
+                warnings.warn(f"darts plugin {info} failed in {hook_name}: {type(error).__name__}: "
+                              f"{error}", PluginLoadWarning, stacklevel=3)
+                continue
+            if result is not None:
+                yield result, info
+
+    def build_registry(self) -> Registry:
+        registry = Registry()
+        for families, info in self._results("darts_add_families"):
+            for family in families:
+                registry.add_family(family, info)
+        for primitives, info in self._results("darts_add_primitives"):
+            for primitive in primitives:
+                registry.add_primitive(primitive, info)
+        registry.finish()
+        for genotypes, info in self._results("darts_add_genotypes"):
+            for name, genotype in genotypes.items():
+                registry.add_genotype(name, genotype, info)
+        return registry
+
+    # --- in-process registration ------------------------------------------------------------------
+    def in_process_plugin(self, module: str) -> InProcessPlugin:
+        """The in-process plugin of ``module``, created and registered on first use."""
+        plugin = self.get_plugin(module)
+        if plugin is None:
+            plugin = InProcessPlugin()
+            self.add_plugin(plugin, PluginInfo(module, IN_PROCESS, ""))
+        if not isinstance(plugin, InProcessPlugin):
+            raise ValueError(f"a plugin named {module!r} is already registered and is not in-process")
+        return plugin
+
+    def add_in_process(self, module: str, attribute: str, item: object, key: str | None = None) -> None:
+        """Add ``item`` to an in-process plugin and rebuild the registry; undo it if that fails."""
+        plugin = self.in_process_plugin(module)
+        container = getattr(plugin, attribute)
+        if key is None:
+            container.append(item)
+        else:
+            container[key] = item
+        self._registry = None
+        try:
+            self.registry
+        except Exception:
+            if key is None:
+                container.remove(item)
+            else:
+                del container[key]
+            self._registry = None
+            raise
+
+
+def _autoload_disabled() -> bool:
+    return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def create_plugin_manager() -> PluginManager:
+    """A new manager loaded the standard way: entry points (unless disabled), then ``DARTS_PLUGINS``."""
+    manager = PluginManager()
+    if not _autoload_disabled():
+        manager.load_entry_points()
+    extra = [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
+    manager.load_modules(extra)
+    return manager
+
+
+_manager: PluginManager | None = None
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide plugin manager, created on first use."""
+    global _manager
+    if _manager is None:
+        _manager = create_plugin_manager()
+    return _manager
+
+
+def get_registry() -> Registry:
+    """The process-wide registry of families, primitives and named genotypes."""
+    return get_plugin_manager().registry
+
+
+@contextlib.contextmanager
+def isolated_plugins(manager: PluginManager | None = None) -> Iterator[PluginManager]:
+    """Use a fresh (or the given) plugin manager inside the block, then restore the previous one."""
+    global _manager
+    previous = _manager
+    _manager = manager if manager is not None else create_plugin_manager()
+    try:
+        yield _manager
+    finally:
+        _manager = previous
+
+
+def _caller_module(depth: int = 2) -> str:
+    return sys._getframe(depth).f_globals.get("__name__", "__main__")
+
+
+def register_primitive(family: str, name: str | None = None, *, aliases: tuple[str, ...] = (),
+                       description: str = "", plugin: str | None = None) -> Callable[[F], F]:
+    """Decorator: register ``factory(channels, stride)`` as a primitive of ``family``, in-process.
+
+    The primitive goes through the same registry as entry-point plugins: a name clash is an error
+    naming both plugins, raised here. ``plugin`` defaults to the factory's module.
+    """
+
+    def decorate(factory: F) -> F:
+        primitive = Primitive(family, name or factory.__name__, factory, tuple(aliases),
+                              description or (factory.__doc__ or "").strip().split("\n")[0])
+        get_plugin_manager().add_in_process(plugin or factory.__module__, "primitives", primitive)
+        return factory
+
+    return decorate
+
+
+def register_family(family: Family, *, plugin: str | None = None) -> Family:
+    """Register a family in-process (its primitives can follow with :func:`register_primitive`)."""
+    get_plugin_manager().add_in_process(plugin or _caller_module(), "families", family)
+    return family
+
+
+def register_genotype(name: str, genotype: object, *, plugin: str | None = None) -> None:
+    """Register a named genotype in-process, loadable by name like the published ones."""
+    get_plugin_manager().add_in_process(plugin or _caller_module(), "genotypes", genotype, key=name)
+
+
+def register_plugin(plugin: object, name: str | None = None) -> None:
+    """Register a whole plugin object or module in-process, as if it came from an entry point."""
+    name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+    manager = get_plugin_manager()
+    if manager.add_plugin(plugin, PluginInfo(name, IN_PROCESS, "")):
+        try:
+            manager.registry
+        except Exception:
+            manager.remove_plugin(name)
+            raise

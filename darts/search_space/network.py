@@ -1,0 +1,180 @@
+"""Networks of cells: the search supernet (with its alphas) and the discrete network built from a genotype."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from darts.family import Family, Primitive, check_primitive
+from darts.genotype import CELL_INPUTS, Genotype, derive_cell, load_genotype
+from darts.registry import Registry
+from darts.search_space.cell import Cell, discrete_cell, search_cell
+
+StemFactory = Callable[[int], nn.Module]
+HeadFactory = Callable[[int], nn.Module]
+CellFactory = Callable[[bool, bool, int, int, int], Cell]
+
+
+def _registry(registry: Registry | None) -> Registry:
+    if registry is None:
+        from darts.plugins import get_registry
+
+        registry = get_registry()
+    return registry
+
+
+class Alphas(nn.ParameterDict):
+    """The architecture parameters: one (edges x primitives) matrix per cell type."""
+
+    def __init__(self, shapes: dict[str, tuple[int, int]], init_scale: float = 1e-3) -> None:
+        super().__init__({name: nn.Parameter(init_scale * torch.randn(*shape)) for name, shape in shapes.items()})
+
+
+class Supernet(nn.Module):
+    """Base of search networks: alphas held apart from the weights.
+
+    ``parameters()`` and ``named_parameters()`` yield the weights only, so an optimiser built from them can
+    never see an alpha; :meth:`arch_parameters` yields the alphas. Both are in ``state_dict()``.
+    """
+
+    alphas: Alphas
+    family: Family
+    primitive_names: tuple[str, ...]
+    cell_concat: dict[str, tuple[int, ...]]
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, nn.Parameter]]:
+        hidden = {id(p) for p in self.alphas.parameters()} if "alphas" in self._modules else set()
+        for name, parameter in super().named_parameters(prefix, recurse, remove_duplicate):
+            if id(parameter) not in hidden:
+                yield name, parameter
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        """The alphas, for the architecture optimiser."""
+        return list(self.alphas.parameters())
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        """softmax(alpha) of every cell type, each row an edge's mixing weights."""
+        return {name: F.softmax(alpha, dim=-1) for name, alpha in self.alphas.items()}
+
+    def genotype(self, k: int | None = None) -> Genotype:
+        """Discretise: per node the ``k`` strongest edges (2 by default, 1 for recurrent cells)."""
+        inputs = CELL_INPUTS[self.family.cell]
+        k = k if k is not None else (1 if self.family.cell == "recurrent" else 2)
+        cells = {name: derive_cell(weights, self.primitive_names, inputs, k, self.cell_concat[name])
+                 for name, weights in self.arch_weights().items()}
+        return Genotype(self.family.name, self.primitive_names, cells)
+
+
+class CellNetwork(nn.Module):
+    """Stem, a stack of cells with reductions (at 1/3 and 2/3 of the depth by default), pooling and head."""
+
+    def __init__(self, family: Family, in_channels: int, channels: int, num_classes: int, layers: int,
+                 make_cell: CellFactory, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
+                 stem: StemFactory | None = None, head: HeadFactory | None = None) -> None:
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"layers must be at least 1, got {layers}")
+        self.family = family
+        reductions = set((layers // 3, 2 * layers // 3) if reductions is None else reductions)
+        if layers < 3 and reductions == {layers // 3, 2 * layers // 3}:
+            reductions = set()
+        bad = sorted(r for r in reductions if not 0 <= r < layers)
+        if bad:
+            raise ValueError(f"reduction layers {bad} are outside 0..{layers - 1}")
+        c_curr = stem_multiplier * channels
+        self.stem = stem(c_curr) if stem is not None else family.stem(in_channels, c_curr)
+        c_pp, c_p, c_curr = c_curr, c_curr, channels
+        cells, reduction_prev = [], False
+        for i in range(layers):
+            reduction = i in reductions
+            if reduction:
+                c_curr *= 2
+            cell = make_cell(reduction, reduction_prev, c_pp, c_p, c_curr)
+            cells.append(cell)
+            reduction_prev = reduction
+            c_pp, c_p = c_p, cell.out_channels
+        self.cells = nn.ModuleList(cells)
+        self.pool = family.pool()
+        self.out_channels = c_p
+        self.head = head(c_p) if head is not None else nn.Linear(c_p, num_classes)
+
+    def cell_weights(self) -> dict[str, torch.Tensor] | None:
+        """Mixing weights per cell type during search; None for a discrete network."""
+        return None
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.cell_weights()
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, None if weights is None else weights[cell.kind])
+        return self.pool(s1)
+
+    def forward(self, x: torch.Tensor):
+        return self.head(self.features(x))
+
+
+class SearchNetwork(Supernet, CellNetwork):
+    """The DARTS supernet of a feedforward family: every edge of every cell a mixed op; one alpha per cell type.
+
+    ``primitives``: names (aliases allowed) of the search space; the family's default set if None.
+    Each primitive is checked on a probe input at stride 1 and 2 when the network is built.
+    """
+
+    def __init__(self, family: str | Family, in_channels: int, channels: int, num_classes: int, layers: int = 8,
+                 nodes: int = 4, multiplier: int | None = None, primitives: Sequence[str] | None = None,
+                 stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
+                 stem: StemFactory | None = None, head: HeadFactory | None = None, affine: bool = False,
+                 registry: Registry | None = None) -> None:
+        registry = _registry(registry)
+        fam = registry.family(family) if isinstance(family, str) else family
+        if fam.cell != "feedforward":
+            raise ValueError(f"family {fam.name!r} has {fam.cell} cells; use RecurrentSearchNetwork")
+        ops = registry.resolve(fam.name, primitives)
+        multiplier = nodes if multiplier is None else multiplier
+        if not 1 <= multiplier <= nodes:
+            raise ValueError(f"multiplier (nodes concatenated) must be in 1..{nodes}, got {multiplier}")
+        for primitive in ops:
+            for stride in (1, 2):
+                check_primitive(fam, primitive, channels, stride, affine=affine)
+
+        def make_cell(reduction: bool, reduction_prev: bool, c_pp: int, c_p: int, c: int) -> Cell:
+            return search_cell(fam, ops, nodes, multiplier, c_pp, c_p, c, reduction, reduction_prev, affine)
+
+        super().__init__(fam, in_channels, channels, num_classes, layers, make_cell, stem_multiplier,
+                         reductions, stem, head)
+        self.primitive_names = tuple(p.name for p in ops)
+        edges = sum(2 + i for i in range(nodes))
+        concat = tuple(range(2 + nodes - multiplier, 2 + nodes))
+        self.cell_concat = {"normal": concat, "reduce": concat}
+        self.alphas = Alphas({"normal": (edges, len(ops)), "reduce": (edges, len(ops))})
+
+    def cell_weights(self) -> dict[str, torch.Tensor]:
+        return self.arch_weights()
+
+
+class Network(CellNetwork):
+    """A discrete network built from a genotype, to train from scratch."""
+
+    def __init__(self, genotype: Genotype | str, in_channels: int, channels: int, num_classes: int,
+                 layers: int = 8, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
+                 stem: StemFactory | None = None, head: HeadFactory | None = None,
+                 registry: Registry | None = None) -> None:
+        registry = _registry(registry)
+        genotype = load_genotype(genotype, registry)
+        fam = registry.family(genotype.family)
+        if fam.cell != "feedforward":
+            raise ValueError(f"genotype of family {fam.name!r} has {fam.cell} cells; use RecurrentNetwork")
+        used: dict[str, Primitive] = {name: registry.primitive(fam.name, name)
+                                      for cell in genotype.cells.values() for name, _ in cell.genes}
+
+        def make_cell(reduction: bool, reduction_prev: bool, c_pp: int, c_p: int, c: int) -> Cell:
+            cell_genotype = genotype.cells["reduce" if reduction else "normal"]
+            return discrete_cell(fam, cell_genotype, used, c_pp, c_p, c, reduction, reduction_prev)
+
+        super().__init__(fam, in_channels, channels, num_classes, layers, make_cell, stem_multiplier,
+                         reductions, stem, head)
+        self.genotype = genotype

@@ -1,0 +1,189 @@
+"""The ``conv1d`` and ``conv2d`` families: one implementation for any number of spatial dimensions.
+
+Primitives follow the DARTS paper (Liu et al., 2019), plus the separable and plain 7-wide convolutions of
+CANDLE's P3B5. One naming scheme serves every dimension (``sep_conv_3`` is 3 wide in 1D, 3x3 in 2D); the
+paper's names (``sep_conv_3x3``, ...) are accepted as aliases for ``conv2d`` so that published genotypes load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from darts.family import Family, Primitive
+from darts.hookspecs import hookimpl
+from darts_plugins.common import Zero
+
+DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
+                    "sep_conv_3", "sep_conv_5", "dil_conv_3", "dil_conv_5")
+
+
+def layer(kind: str, ndim: int) -> type[nn.Module]:
+    """``layer("Conv", 2)`` is ``nn.Conv2d``: the N-d variant of a torch layer."""
+    return getattr(nn, f"{kind}{ndim}d")
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU, convolution, BatchNorm: DARTS' preprocessing and its plain convolution primitive."""
+
+    def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
+                 affine: bool = True) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            layer("Conv", ndim)(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
+            layer("BatchNorm", ndim)(c_out, affine=affine),
+        )
+
+
+class DilConv(nn.Sequential):
+    """ReLU, depthwise (dilated) convolution, pointwise convolution, BatchNorm."""
+
+    def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
+                 dilation: int, affine: bool = True) -> None:
+        conv = layer("Conv", ndim)
+        super().__init__(
+            nn.ReLU(inplace=False),
+            conv(c_in, c_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=c_in,
+                 bias=False),
+            conv(c_in, c_out, 1, bias=False),
+            layer("BatchNorm", ndim)(c_out, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two stacked separable convolutions, the first with the stride (DARTS' ``sep_conv``)."""
+
+    def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
+                 affine: bool = True) -> None:
+        super().__init__(
+            DilConv(ndim, c_in, c_in, kernel, stride, padding, 1, affine),
+            DilConv(ndim, c_in, c_out, kernel, 1, padding, 1, affine),
+        )
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without losing pixels: two 1-wide stride-2 convolutions, one shifted by one.
+
+    Works for odd sizes too (the shifted branch is padded), so any sequence length can be reduced.
+    """
+
+    def __init__(self, ndim: int, c_in: int, c_out: int, affine: bool = True) -> None:
+        super().__init__()
+        conv = layer("Conv", ndim)
+        self.ndim = ndim
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = conv(c_in, c_out // 2, 1, stride=2, bias=False)
+        self.conv_2 = conv(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
+        self.bn = layer("BatchNorm", ndim)(c_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        index = (slice(None), slice(None), *[slice(1, None)] * self.ndim)
+        shifted = F.pad(x[index], (0, 1) * self.ndim)
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+
+
+class GlobalAvgPool(nn.Module):
+    """Average over every spatial dimension: (N, C, ...) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(2).mean(dim=2)
+
+
+def _pool(ndim: int, kind: str, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    if kind == "max":
+        pool: nn.Module = layer("MaxPool", ndim)(3, stride=stride, padding=1)
+    else:
+        pool = layer("AvgPool", ndim)(3, stride=stride, padding=1, count_include_pad=False)
+    if affine:
+        return pool
+    # during search DARTS follows each pooling with a BatchNorm, so that its scale matches the convs'
+    return nn.Sequential(pool, layer("BatchNorm", ndim)(channels, affine=False))
+
+
+def _skip(ndim: int, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    return nn.Identity() if stride == 1 else FactorizedReduce(ndim, channels, channels, affine)
+
+
+def _sep_conv(ndim: int, kernel: int, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    return SepConv(ndim, channels, channels, kernel, stride, kernel // 2, affine)
+
+
+def _dil_conv(ndim: int, kernel: int, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    return DilConv(ndim, channels, channels, kernel, stride, kernel - 1, 2, affine)
+
+
+def _conv(ndim: int, kernel: int, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    return ReLUConvBN(ndim, channels, channels, kernel, stride, kernel // 2, affine)
+
+
+def _zero(channels: int, stride: int) -> nn.Module:
+    return Zero(stride)
+
+
+@dataclass
+class ConvFamily(Family):
+    """Convolutional cells over ``spatial_dims`` dimensions: DARTS' glue, generic over dimension."""
+
+    def stem(self, in_channels: int, out_channels: int) -> nn.Module:
+        return nn.Sequential(
+            layer("Conv", self.spatial_dims)(in_channels, out_channels, 3, padding=1, bias=False),
+            layer("BatchNorm", self.spatial_dims)(out_channels),
+        )
+
+    def preprocess(self, in_channels: int, out_channels: int, affine: bool = True) -> nn.Module:
+        return ReLUConvBN(self.spatial_dims, in_channels, out_channels, 1, 1, 0, affine)
+
+    def reduce(self, in_channels: int, out_channels: int, affine: bool = True) -> nn.Module:
+        return FactorizedReduce(self.spatial_dims, in_channels, out_channels, affine)
+
+    def pool(self) -> nn.Module:
+        return GlobalAvgPool()
+
+    def primitives(self) -> list[Primitive]:
+        """The family's primitives; for ``conv2d`` with the paper's names as aliases."""
+        n = self.spatial_dims
+
+        def paper(base: str, kernel: int) -> tuple[str, ...]:
+            return (f"{base}_{kernel}x{kernel}",) if n == 2 else ()
+
+        spec = [
+            ("none", _zero, (), "zeros (no connection)"),
+            ("max_pool_3", partial(_pool, n, "max"), paper("max_pool", 3), "3-wide max pooling"),
+            ("avg_pool_3", partial(_pool, n, "avg"), paper("avg_pool", 3), "3-wide average pooling"),
+            ("skip_connect", partial(_skip, n), (), "identity; factorised reduction at stride 2"),
+            ("sep_conv_3", partial(_sep_conv, n, 3), paper("sep_conv", 3), "separable conv, 3 wide"),
+            ("sep_conv_5", partial(_sep_conv, n, 5), paper("sep_conv", 5), "separable conv, 5 wide"),
+            ("sep_conv_7", partial(_sep_conv, n, 7), paper("sep_conv", 7), "separable conv, 7 wide"),
+            ("dil_conv_3", partial(_dil_conv, n, 3), paper("dil_conv", 3), "dilated separable conv, 3 wide"),
+            ("dil_conv_5", partial(_dil_conv, n, 5), paper("dil_conv", 5), "dilated separable conv, 5 wide"),
+            ("conv_7", partial(_conv, n, 7), paper("conv", 7), "ReLU-conv-BN, 7 wide (CANDLE P3B5)"),
+        ]
+        return [Primitive(self.name, name, factory, aliases, text) for name, factory, aliases, text in spec]
+
+
+CONV1D = ConvFamily("conv1d", DARTS_PRIMITIVES, description="1D convolutional cells (sequences)",
+                    spatial_dims=1)
+CONV2D = ConvFamily("conv2d", DARTS_PRIMITIVES, description="2D convolutional cells (images)",
+                    spatial_dims=2)
+
+
+@hookimpl
+def darts_add_families() -> list[Family]:
+    return [CONV1D, CONV2D]
+
+
+@hookimpl
+def darts_add_primitives() -> list[Primitive]:
+    return CONV1D.primitives() + CONV2D.primitives()
+
+
+@hookimpl
+def darts_add_genotypes() -> dict:
+    from darts_plugins.published import cnn_genotypes
+
+    return cnn_genotypes()

@@ -1,0 +1,34 @@
+"""darts-nas: differentiable architecture search with plugin-defined primitive families (import name: darts)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="darts-nas",
+    version="0.1.0",
+    description="Differentiable architecture search (DARTS) for PyTorch with pluggable primitive families",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["darts", "darts.*", "darts_plugins", "darts_plugins.*"]),
+    install_requires=[
+        "torch>=2.1",
+        "pluggy>=1.3",
+        "numpy>=1.24",
+        "pandas>=2.0",
+        "scikit-learn>=1.3",
+        "rich>=13",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={
+        "console_scripts": ["darts = darts.cli:main"],
+        # the built-in families, registered exactly like a third-party plugin
+        "darts": [
+            "conv = darts_plugins.conv",
+            "linear = darts_plugins.linear",
+            "recurrent = darts_plugins.recurrent",
+        ],
+    },
+)
