@@ -128,7 +128,7 @@ class PluginManager(pluggy.PluginManager):
 
     def _results(self, hook_name: str) -> Iterator[tuple[object, PluginInfo]]:
         caller = getattr(self.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # in registration order
             info = self.infos.get(impl.plugin_name, PluginInfo(impl.plugin_name))
             try:
                 result = impl.function()

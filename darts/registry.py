@@ -36,9 +36,8 @@ class PluginInfo:
     version: str = ""
 
     def __str__(self) -> str:
-        if self.distribution:
-            return f"{self.name} ({self.distribution} {self.version})".strip()
-        return self.name
+        origin = " ".join(part for part in (self.distribution, self.version) if part)
+        return f"{self.name} ({origin})" if origin else self.name
 
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str], where: str = "") -> str:

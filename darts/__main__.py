@@ -1,0 +1,3 @@
+from darts.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,48 @@
+"""Shared fixtures: a small supernet of each built-in family with a training and a validation batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from darts import RecurrentSearchNetwork, SearchNetwork, Supernet
+
+FAMILIES = ("conv1d", "conv2d", "linear", "recurrent")
+
+
+@dataclass
+class Problem:
+    network: Supernet
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+
+
+def make_problem(family: str, dtype: torch.dtype = torch.float64, seed: int = 0, batch: int = 6) -> Problem:
+    """A small supernet of ``family`` and two batches of random data with 3 classes."""
+    torch.manual_seed(seed)
+    if family == "recurrent":
+        network: Supernet = RecurrentSearchNetwork(vocab_size=13, embedding_dim=5, hidden_size=6, num_classes=3,
+                                                   nodes=3)
+        inputs = [torch.randint(0, 13, (batch, 4)) for _ in range(2)]
+    else:
+        network = SearchNetwork(family, in_channels=3, channels=4, num_classes=3, layers=3, nodes=2)
+        shape = {"conv1d": (batch, 3, 8), "conv2d": (batch, 3, 6, 6), "linear": (batch, 3)}[family]
+        inputs = [torch.randn(*shape, dtype=dtype) for _ in range(2)]
+    network.to(dtype)
+    with torch.no_grad():  # alphas away from uniform, so that the mixture is not symmetric
+        for alpha in network.arch_parameters():
+            alpha.normal_(0, 0.5)
+    targets = [torch.randint(0, 3, (batch,)) for _ in range(2)]
+    return Problem(network, (inputs[0], targets[0]), (inputs[1], targets[1]))
+
+
+@pytest.fixture(params=FAMILIES)
+def problem(request) -> Problem:
+    return make_problem(request.param)
+
+
+def cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(output, target)

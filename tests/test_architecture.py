@@ -1,0 +1,166 @@
+"""The bilevel alpha update against independent computations: exact autograd, torch's own SGD step."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from darts import Architecture
+from tests.conftest import FAMILIES, cross_entropy, make_problem
+
+
+def sgd(network, **options) -> torch.optim.SGD:
+    return torch.optim.SGD(network.parameters(), **{"lr": 0.05, "momentum": 0.9, "weight_decay": 3e-4, **options})
+
+
+def warm_momentum(problem, optimizer) -> None:
+    """One real weight step, so that the optimiser has momentum buffers (as mid-search)."""
+    optimizer.zero_grad()
+    cross_entropy(problem.network(problem.train[0]), problem.train[1]).backward()
+    optimizer.step()
+
+
+def relative_error(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    a, b = torch.cat([t.flatten() for t in a]), torch.cat([t.flatten() for t in b])
+    return float((a - b).norm() / b.norm())
+
+
+def seeds_of_next_step(seed: int) -> list[int]:
+    """The per-batch random seeds an Architecture draws after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return torch.randint(0, 2**62, (2,)).tolist()
+
+
+def loss_at(network, weights: dict, batch, seed: int) -> torch.Tensor:
+    """L(weights) on ``batch`` with the random stream ``seed``, on copies of the buffers (independent path)."""
+    state = {**weights, **{n: b.clone() for n, b in network.named_buffers()}}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        out = functional_call(network, state, (batch[0],))
+    return cross_entropy(out, batch[1])
+
+
+def unrolled_hypergradient(problem, optimizer) -> list[torch.Tensor]:
+    """d/dalpha L_val(w'(alpha), alpha) by autograd through an explicit SGD step (momentum, weight decay)."""
+    network = problem.network
+    group = optimizer.param_groups[0]
+    lr, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
+    names, weights = zip(*network.named_parameters())
+    seed_train, seed_val = seeds_of_next_step(1234)
+    train_loss = loss_at(network, dict(zip(names, weights)), problem.train, seed_train)
+    grads = torch.autograd.grad(train_loss, weights, create_graph=True, allow_unused=True)
+    virtual = {}
+    for name, w, g in zip(names, weights, grads):
+        g = torch.zeros_like(w) if g is None else g
+        buffer = optimizer.state[w]["momentum_buffer"]
+        virtual[name] = w.detach() - lr * (momentum * buffer + g + decay * w.detach())
+    val_loss = loss_at(network, virtual, problem.val, seed_val)
+    return list(torch.autograd.grad(val_loss, network.arch_parameters()))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_second_order_matches_autograd_through_the_unrolled_step(family, record_property):
+    problem = make_problem(family)
+    optimizer = sgd(problem.network)
+    warm_momentum(problem, optimizer)
+    oracle = unrolled_hypergradient(problem, optimizer)
+    results = {}
+    for order, radius in (("exact", 0.01), ("second", 1e-6), ("second", 0.01)):
+        architecture = Architecture(problem.network, optimizer, cross_entropy, order=order, radius=radius)
+        torch.manual_seed(1234)
+        results[order, radius] = architecture.hypergradient(problem.train, problem.val)
+    exact, fd_small, fd_paper = results["exact", 0.01], results["second", 1e-6], results["second", 0.01]
+    assert torch.cat([m.flatten() for m in exact.mixed]).norm() > 0
+    assert relative_error(exact.total, oracle) < 1e-10
+    error_small = relative_error(fd_small.mixed, exact.mixed)
+    error_paper = relative_error(fd_paper.mixed, exact.mixed)
+    record_property("mixed_term_relative_error_radius_1e-6", error_small)
+    record_property("mixed_term_relative_error_radius_0.01", error_paper)
+    print(f"{family}: finite difference vs exact mixed term, relative error {error_small:.2e} at radius 1e-6, "
+          f"{error_paper:.2e} at radius 0.01")
+    assert error_small < 1e-6
+    assert relative_error(fd_small.total, oracle) < 1e-6
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_first_order_is_the_plain_validation_gradient(family):
+    problem = make_problem(family)
+    optimizer = sgd(problem.network)
+    architecture = Architecture(problem.network, optimizer, cross_entropy, order="first")
+    _, seed_val = seeds_of_next_step(7)
+    torch.manual_seed(7)
+    result = architecture.hypergradient(problem.train, problem.val)
+    independent = copy.deepcopy(problem.network)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_val)
+        cross_entropy(independent(problem.val[0]), problem.val[1]).backward()
+    expected = [alpha.grad for alpha in independent.arch_parameters()]
+    assert relative_error(result.total, expected) < 1e-12
+
+
+@pytest.mark.parametrize("order", ["first", "second", "exact"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_alpha_step_changes_only_the_alphas(family, order):
+    problem = make_problem(family, dtype=torch.float32)
+    optimizer = sgd(problem.network)
+    warm_momentum(problem, optimizer)
+    network = problem.network
+    alpha_names = {f"alphas.{name}" for name in network.alphas}
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    momentum = {id(p): s["momentum_buffer"].clone() for p, s in optimizer.state.items()}
+    Architecture(network, optimizer, cross_entropy, order=order).step(problem.train, problem.val)
+    after = network.state_dict()
+    for name, value in before.items():
+        if name in alpha_names:
+            assert not torch.equal(value, after[name]), f"{name} did not move"
+        else:
+            assert torch.equal(value, after[name]), f"{name} changed during an alpha step"
+    for p, s in optimizer.state.items():
+        assert torch.equal(s["momentum_buffer"], momentum[id(p)])
+    assert all(p.grad is None or p.grad.abs().sum() >= 0 for p in network.parameters())
+
+
+@pytest.mark.parametrize("options", [
+    {"momentum": 0.0},
+    {"momentum": 0.9},
+    {"momentum": 0.9, "dampening": 0.3},
+    {"momentum": 0.9, "nesterov": True},
+], ids=["plain", "momentum", "dampening", "nesterov"])
+@pytest.mark.parametrize("warm", [False, True], ids=["first-step", "mid-search"])
+def test_virtual_step_is_the_step_sgd_would_take(options, warm):
+    problem = make_problem("conv1d")
+    optimizer = sgd(problem.network, **options)
+    if warm:
+        warm_momentum(problem, optimizer)
+    architecture = Architecture(problem.network, optimizer, cross_entropy)
+    weights = list(problem.network.parameters())
+    loss = cross_entropy(problem.network(problem.train[0]), problem.train[1])
+    grads = torch.autograd.grad(loss, weights)
+    virtual, _ = architecture._virtual_step(weights, grads)
+    # what torch's SGD really does with these gradients, on a copy
+    network = copy.deepcopy(problem.network)
+    real = torch.optim.SGD(network.parameters(), **{"lr": 0.05, "weight_decay": 3e-4, **options})
+    real.load_state_dict(optimizer.state_dict())
+    for p, g in zip(network.parameters(), grads):
+        p.grad = g.clone()
+    real.step()
+    for v, p in zip(virtual, network.parameters()):
+        torch.testing.assert_close(v, p, rtol=0, atol=1e-14)
+
+
+def test_optimisers_never_share_parameters():
+    problem = make_problem("conv1d")
+    network = problem.network
+    alpha_ids = {id(a) for a in network.arch_parameters()}
+    assert alpha_ids and not alpha_ids & {id(p) for p in network.parameters()}
+    assert not alpha_ids & {id(p) for _, p in network.named_parameters()}
+    assert {f"alphas.{k}" for k in network.alphas} <= set(network.state_dict())
+    leaky = torch.optim.SGD([*network.parameters(), *network.arch_parameters()], lr=0.1)
+    with pytest.raises(ValueError, match="weight optimiser holds architecture parameters"):
+        Architecture(network, leaky, cross_entropy)
+    with pytest.raises(ValueError, match="alpha optimiser holds network weights"):
+        Architecture(network, sgd(network), cross_entropy,
+                     optimizer=torch.optim.Adam([*network.arch_parameters(), next(network.parameters())]))
