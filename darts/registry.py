@@ -40,13 +40,15 @@ class PluginInfo:
         return f"{self.name} ({origin})" if origin else self.name
 
 
-def unknown_name_message(kind: str, name: str, known: Iterable[str], where: str = "") -> str:
-    """An error message that lists the known names and suggests the closest one."""
+def unknown_name_message(kind: str, name: str, known: Iterable[str], where: str = "",
+                         aliases: dict[str, str] | None = None) -> str:
+    """An error message that lists the known names and suggests the closest (an alias suggests its name)."""
     known = sorted(set(known))
+    aliases = aliases or {}
     message = f"unknown {kind} {name!r}{where}; known: {', '.join(known) if known else '(none)'}"
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    close = difflib.get_close_matches(name, [*known, *aliases], n=1, cutoff=0.5)
     if close:
-        message += f"; did you mean {close[0]!r}?"
+        message += f"; did you mean {aliases.get(close[0], close[0])!r}?"
     return message
 
 
@@ -134,8 +136,8 @@ class Registry:
             return name
         if name in self._aliases[family]:
             return self._aliases[family][name]
-        known = [*self._primitives[family], *self._aliases[family]]
-        raise UnknownNameError(unknown_name_message("primitive", name, known, f" in family {family!r}"))
+        raise UnknownNameError(unknown_name_message("primitive", name, self._primitives[family],
+                                                    f" in family {family!r}", self._aliases[family]))
 
     def primitive(self, family: str, name: str) -> Primitive:
         return self._primitives[family][self.canonical_name(family, name)].value  # type: ignore[return-value]

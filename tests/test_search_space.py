@@ -1,0 +1,89 @@
+"""The search space is generic: any shape, any registered primitive set, a user's family included."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+import darts
+from darts import Family, SearchNetwork
+from darts.plugins import isolated_plugins
+from darts.search_space import MixedOp
+
+
+@pytest.mark.parametrize("family, shape", [("conv1d", (2, 3, 37)), ("conv2d", (2, 3, 11, 9)), ("linear", (2, 3))])
+def test_supernet_output_for_any_input_size(family, shape):
+    network = SearchNetwork(family, in_channels=3, channels=4, num_classes=5, layers=4, nodes=3, multiplier=2)
+    assert network(torch.randn(*shape)).shape == (2, 5)
+    assert {name: tuple(a.shape) for name, a in network.alphas.items()} == {"normal": (9, 8 if family != "linear" else 5),
+                                                                           "reduce": (9, 8 if family != "linear" else 5)}
+
+
+def test_every_primitive_is_applied_during_search():
+    network = SearchNetwork("linear", in_channels=3, channels=4, num_classes=2, layers=3, nodes=2)
+    calls: dict[int, int] = {}
+    for module in network.modules():
+        if isinstance(module, MixedOp):
+            for op in module.ops:
+                op.register_forward_hook(lambda m, i, o: calls.__setitem__(id(m), calls.get(id(m), 0) + 1))
+    network(torch.randn(4, 3))
+    ops = [op for m in network.modules() if isinstance(m, MixedOp) for op in m.ops]
+    assert len(calls) == len(ops) and all(count == 1 for count in calls.values())
+
+
+@dataclass
+class ChannelFirstSequences(Family):
+    """A user's family: the cells below it never learn that its data are sequences."""
+
+    def stem(self, in_channels, out_channels):
+        return nn.Conv1d(in_channels, out_channels, 1)
+
+    def preprocess(self, in_channels, out_channels, affine=True):
+        return nn.Conv1d(in_channels, out_channels, 1)
+
+    def reduce(self, in_channels, out_channels, affine=True):
+        return nn.Conv1d(in_channels, out_channels, 1, stride=2)
+
+    def pool(self):
+        return nn.AdaptiveMaxPool1d(1)
+
+
+def test_a_users_family_fills_the_same_cells():
+    with isolated_plugins():
+        darts.register_family(ChannelFirstSequences("my_sequences", ("none", "gelu_pool"), spatial_dims=1),
+                              plugin="user")
+        darts.register_primitive("my_sequences", "none", plugin="user")(
+            lambda c, s: nn.Sequential(nn.AvgPool1d(1, s), nn.Identity()).eval().requires_grad_(False))
+        darts.register_primitive("my_sequences", "gelu_pool", plugin="user")(
+            lambda c, s: nn.Sequential(nn.GELU(), nn.MaxPool1d(3, s, 1)))
+        network = SearchNetwork("my_sequences", in_channels=2, channels=3, num_classes=4, layers=3, nodes=2,
+                                head=lambda c: nn.Sequential(nn.Flatten(), nn.Linear(c, 4)))
+        assert network(torch.randn(5, 2, 16)).shape == (5, 4)
+        assert network.genotype().family == "my_sequences"
+
+
+def test_a_faulty_user_primitive_fails_when_the_space_is_built():
+    with isolated_plugins():
+        darts.register_primitive("conv1d", "forgets_stride", plugin="user_plugin")(
+            lambda c, s: nn.Conv1d(c, c, 3, padding=1))
+        darts.register_primitive("conv1d", "wrong_channels", plugin="user_plugin")(
+            lambda c, s: nn.Conv1d(c, 2 * c, 3, stride=s, padding=1))
+        with pytest.raises(ValueError, match=r"conv1d/forgets_stride at stride 2 .* returned shape \(2, 4, 7\) "
+                                             r"for input \(2, 4, 7\); expected \(2, 4, 4\)"):
+            SearchNetwork("conv1d", 3, 4, 2, layers=3, primitives=["none", "forgets_stride"])
+        with pytest.raises(ValueError, match=r"conv1d/wrong_channels at stride 1 .* returned shape \(2, 8, 7\)"):
+            SearchNetwork("conv1d", 3, 4, 2, layers=3, primitives=["wrong_channels"])
+
+
+def test_primitive_subset_and_errors():
+    network = SearchNetwork("conv2d", 3, 4, 2, layers=3, primitives=["none", "sep_conv_3x3", "skip_connect"])
+    assert network.primitive_names == ("none", "sep_conv_3", "skip_connect")
+    with pytest.raises(ValueError, match="listed twice"):
+        SearchNetwork("conv2d", 3, 4, 2, layers=3, primitives=["sep_conv_3", "sep_conv_3x3"])
+    with pytest.raises(KeyError, match="did you mean 'sep_conv_5'"):
+        SearchNetwork("conv2d", 3, 4, 2, layers=3, primitives=["sep_conv5"])
+    with pytest.raises(ValueError, match="multiplier"):
+        SearchNetwork("conv2d", 3, 4, 2, layers=3, nodes=2, multiplier=3)
