@@ -57,8 +57,8 @@ def test_output_shape(family_name, name, stride):
 def test_gradient_reaches_the_input(family_name, name, stride):
     registry = get_registry()
     family, primitive = registry.family(family_name), registry.primitive(family_name, name)
-    op = primitive.build(4, stride).double()
-    x = family.example_input(3, 4, size=8, dtype=torch.float64).requires_grad_(True)
+    op = primitive.build(8, stride).double()
+    x = family.example_input(4, 8, size=8, dtype=torch.float64).requires_grad_(True)
     out = op(x)
     (out * torch.randn_like(out)).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
