@@ -13,21 +13,19 @@ from torch import nn
 from darts import get_registry, register_primitive
 
 
-@register_primitive("conv1d", "test_gated_conv_3", plugin="tests.in_process")
-def gated_conv(channels: int, stride: int, affine: bool = True) -> nn.Module:
-    """A user primitive: a gated 3-wide convolution (tanh * sigmoid), registered in-process by this test."""
+class ShuffledPointwise(nn.Module):
+    """A user primitive: pointwise convolution at the stride, then the channels rolled by one."""
 
-    class GatedConv(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv = nn.Conv1d(channels, 2 * channels, 3, stride=stride, padding=1, bias=False)
-            self.bn = nn.BatchNorm1d(channels, affine=affine)
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 1, stride=stride, bias=False)
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            a, b = self.conv(x).chunk(2, dim=1)
-            return self.bn(a.tanh() * b.sigmoid())
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.roll(self.conv(x), shifts=1, dims=1)
 
-    return GatedConv()
+
+# registered in-process by this test, with a factory that takes no ``affine`` argument
+register_primitive("conv1d", "test_shuffled_pointwise", plugin="tests.in_process")(ShuffledPointwise)
 
 
 REGISTERED = [pytest.param(family.name, primitive.name, id=f"{family.name}/{primitive.name}")
@@ -36,8 +34,8 @@ STRIDES = [1, 2]
 
 
 def test_the_in_process_primitive_is_in_the_parametrisation():
-    assert ("conv1d", "test_gated_conv_3") in {tuple(p.values) for p in REGISTERED}
-    assert get_registry().primitive_plugin("conv1d", "test_gated_conv_3").name == "tests.in_process"
+    assert ("conv1d", "test_shuffled_pointwise") in {tuple(p.values) for p in REGISTERED}
+    assert get_registry().primitive_plugin("conv1d", "test_shuffled_pointwise").name == "tests.in_process"
 
 
 @pytest.mark.parametrize("stride", STRIDES)

@@ -26,6 +26,17 @@ def _registry(registry: Registry | None) -> Registry:
     return registry
 
 
+def resolve_space(family: str | Family, primitives: Sequence[str] | None, cell: str,
+                  registry: Registry | None) -> tuple[Family, list[Primitive]]:
+    """The family (which must have ``cell`` cells) and the primitives of a search space."""
+    registry = _registry(registry)
+    fam = registry.family(family) if isinstance(family, str) else family
+    if fam.cell != cell:
+        other = "RecurrentSearchNetwork" if fam.cell == "recurrent" else "SearchNetwork"
+        raise ValueError(f"family {fam.name!r} has {fam.cell} cells; use {other}")
+    return fam, registry.resolve(fam.name, primitives)
+
+
 class Alphas(nn.ParameterDict):
     """The architecture parameters: one (edges x primitives) matrix per cell type."""
 
@@ -129,11 +140,7 @@ class SearchNetwork(Supernet, CellNetwork):
                  stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None, affine: bool = False,
                  registry: Registry | None = None) -> None:
-        registry = _registry(registry)
-        fam = registry.family(family) if isinstance(family, str) else family
-        if fam.cell != "feedforward":
-            raise ValueError(f"family {fam.name!r} has {fam.cell} cells; use RecurrentSearchNetwork")
-        ops = registry.resolve(fam.name, primitives)
+        fam, ops = resolve_space(family, primitives, "feedforward", registry)
         multiplier = nodes if multiplier is None else multiplier
         if not 1 <= multiplier <= nodes:
             raise ValueError(f"multiplier (nodes concatenated) must be in 1..{nodes}, got {multiplier}")

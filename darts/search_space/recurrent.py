@@ -16,7 +16,7 @@ from torch import nn
 from darts.family import Family, Primitive, check_primitive
 from darts.genotype import CellGenotype, Genotype, load_genotype
 from darts.registry import Registry
-from darts.search_space.network import Alphas, Supernet, _registry
+from darts.search_space.network import Alphas, Supernet, _registry, resolve_space
 
 INIT_RANGE = 0.04
 
@@ -123,11 +123,7 @@ class RecurrentSearchNetwork(Supernet, RecurrentClassifier):
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, num_classes: int,
                  nodes: int = 8, family: str | Family = "recurrent", primitives: Sequence[str] | None = None,
                  registry: Registry | None = None) -> None:
-        registry = _registry(registry)
-        fam = registry.family(family) if isinstance(family, str) else family
-        if fam.cell != "recurrent":
-            raise ValueError(f"family {fam.name!r} has {fam.cell} cells; use SearchNetwork")
-        ops = registry.resolve(fam.name, primitives)
+        fam, ops = resolve_space(family, primitives, "recurrent", registry)
         for primitive in ops:
             check_primitive(fam, primitive, hidden_size, 1, affine=False)
         cell = RecurrentSearchCell(embedding_dim, hidden_size, nodes, ops)
