@@ -9,7 +9,7 @@ The core never looks inside either: it only calls these methods.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable, Literal, Sequence
 
@@ -65,7 +65,6 @@ class Family:
     description: str = ""
     #: number of spatial dimensions after the channel dimension (0 for feature vectors)
     spatial_dims: int = 0
-    extras: dict = field(default_factory=dict, repr=False)
 
     # --- glue used by cells and networks -------------------------------------------------
     def stem(self, in_channels: int, out_channels: int) -> nn.Module:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 
 from darts.io import atomic_write_json
+from darts.plugins import resolve_registry
 from darts.registry import unknown_name_message
 
 if TYPE_CHECKING:
@@ -140,10 +141,7 @@ class Genotype:
     # --- checks ----------------------------------------------------------------------------------
     def validate(self, registry: "Registry | None" = None, source: str = "genotype") -> "Genotype":
         """Check against the registry; return the genotype with canonical primitive names."""
-        if registry is None:
-            from darts.plugins import get_registry
-
-            registry = get_registry()
+        registry = resolve_registry(registry)
         reader = _FieldReader(source)
         if self.family not in registry.family_names:
             reader.fail("family", unknown_name_message("family", self.family, registry.family_names))
@@ -240,10 +238,7 @@ class _FieldReader:
 
 def load_genotype(source: str | os.PathLike | Genotype, registry: "Registry | None" = None) -> Genotype:
     """A validated genotype from a JSON file path, a registered name (``DARTS_V2``) or a Genotype."""
-    if registry is None:
-        from darts.plugins import get_registry
-
-        registry = get_registry()
+    registry = resolve_registry(registry)
     if isinstance(source, Genotype):
         return source.validate(registry)
     path = Path(source)

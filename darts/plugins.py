@@ -164,24 +164,25 @@ class PluginManager(pluggy.PluginManager):
             raise ValueError(f"a plugin named {module!r} is already registered and is not in-process")
         return plugin
 
-    def add_in_process(self, module: str, attribute: str, item: object, key: str | None = None) -> None:
-        """Add ``item`` to an in-process plugin and rebuild the registry; undo it if that fails."""
-        plugin = self.in_process_plugin(module)
-        container = getattr(plugin, attribute)
-        if key is None:
-            container.append(item)
-        else:
-            container[key] = item
+    def rebuild(self, undo: Callable[[], None]) -> None:
+        """Rebuild the registry now, so that a clash surfaces here; on failure call ``undo`` and re-raise."""
         self._registry = None
         try:
             self.registry
         except Exception:
-            if key is None:
-                container.remove(item)
-            else:
-                del container[key]
+            undo()
             self._registry = None
             raise
+
+    def add_in_process(self, module: str, attribute: str, item: object, key: str | None = None) -> None:
+        """Add ``item`` to an in-process plugin and rebuild the registry; undo it if that fails."""
+        container = getattr(self.in_process_plugin(module), attribute)
+        if key is None:
+            container.append(item)
+            self.rebuild(lambda: container.remove(item))
+        else:
+            container[key] = item
+            self.rebuild(lambda: container.pop(key))
 
 
 def _autoload_disabled() -> bool:
@@ -212,6 +213,11 @@ def get_plugin_manager() -> PluginManager:
 def get_registry() -> Registry:
     """The process-wide registry of families, primitives and named genotypes."""
     return get_plugin_manager().registry
+
+
+def resolve_registry(registry: Registry | None = None) -> Registry:
+    """``registry`` if given, else the process-wide one."""
+    return registry if registry is not None else get_registry()
 
 
 @contextlib.contextmanager
@@ -263,8 +269,4 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
     name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
     manager = get_plugin_manager()
     if manager.add_plugin(plugin, PluginInfo(name, IN_PROCESS, "")):
-        try:
-            manager.registry
-        except Exception:
-            manager.remove_plugin(name)
-            raise
+        manager.rebuild(lambda: manager.remove_plugin(name))

@@ -8,7 +8,6 @@ prefixed names are accepted too, for symmetry.
 from __future__ import annotations
 
 from darts.genotype import Genotype
-from darts_plugins.conv import DARTS_PRIMITIVES
 
 RNN_PRIMITIVES = ("none", "tanh", "relu", "sigmoid", "identity")
 PAPER_CNN_PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
@@ -49,4 +48,4 @@ def rnn_genotypes() -> dict[str, Genotype]:
     return {"DARTS_RNN_V1": v1, "DARTS_RNN_V2": v2, "recurrent:DARTS_V1": v1, "recurrent:DARTS_V2": v2}
 
 
-__all__ = ["cnn_genotypes", "rnn_genotypes", "DARTS_PRIMITIVES"]
+__all__ = ["cnn_genotypes", "rnn_genotypes"]

@@ -120,7 +120,6 @@ def test_alpha_step_changes_only_the_alphas(family, order):
             assert torch.equal(value, after[name]), f"{name} changed during an alpha step"
     for p, s in optimizer.state.items():
         assert torch.equal(s["momentum_buffer"], momentum[id(p)])
-    assert all(p.grad is None or p.grad.abs().sum() >= 0 for p in network.parameters())
 
 
 @pytest.mark.parametrize("options", [

@@ -10,6 +10,7 @@ from torch import nn
 
 from darts.family import Family, Primitive, check_primitive
 from darts.genotype import CELL_INPUTS, Genotype, derive_cell, load_genotype
+from darts.plugins import resolve_registry
 from darts.registry import Registry
 from darts.search_space.cell import Cell, discrete_cell, search_cell
 
@@ -18,18 +19,10 @@ HeadFactory = Callable[[int], nn.Module]
 CellFactory = Callable[[bool, bool, int, int, int], Cell]
 
 
-def _registry(registry: Registry | None) -> Registry:
-    if registry is None:
-        from darts.plugins import get_registry
-
-        registry = get_registry()
-    return registry
-
-
 def resolve_space(family: str | Family, primitives: Sequence[str] | None, cell: str,
                   registry: Registry | None) -> tuple[Family, list[Primitive]]:
     """The family (which must have ``cell`` cells) and the primitives of a search space."""
-    registry = _registry(registry)
+    registry = resolve_registry(registry)
     fam = registry.family(family) if isinstance(family, str) else family
     if fam.cell != cell:
         other = "RecurrentSearchNetwork" if fam.cell == "recurrent" else "SearchNetwork"
@@ -170,7 +163,7 @@ class Network(CellNetwork):
                  layers: int = 8, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None,
                  registry: Registry | None = None) -> None:
-        registry = _registry(registry)
+        registry = resolve_registry(registry)
         genotype = load_genotype(genotype, registry)
         fam = registry.family(genotype.family)
         if fam.cell != "feedforward":

@@ -16,7 +16,8 @@ from torch import nn
 from darts.family import Family, Primitive, check_primitive
 from darts.genotype import CellGenotype, Genotype, load_genotype
 from darts.registry import Registry
-from darts.search_space.network import Alphas, Supernet, _registry, resolve_space
+from darts.plugins import resolve_registry
+from darts.search_space.network import Alphas, Supernet, resolve_space
 
 INIT_RANGE = 0.04
 
@@ -142,7 +143,7 @@ class RecurrentNetwork(RecurrentClassifier):
 
     def __init__(self, genotype: Genotype | str, vocab_size: int, embedding_dim: int, hidden_size: int,
                  num_classes: int, registry: Registry | None = None) -> None:
-        registry = _registry(registry)
+        registry = resolve_registry(registry)
         genotype = load_genotype(genotype, registry)
         fam = registry.family(genotype.family)
         if fam.cell != "recurrent":

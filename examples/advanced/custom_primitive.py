@@ -51,12 +51,13 @@ def main() -> None:
     weights = torch.optim.SGD(network.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     architecture = Architecture(network, weights, F.cross_entropy, order="first")
     for epoch in range(args.epochs):
+        val_losses = []
         for (x, y), val_batch in zip(train, val):
-            architecture.step((x, y), val_batch)
+            val_losses.append(architecture.step((x, y), val_batch)["val_loss"])
             weights.zero_grad()
             F.cross_entropy(network(x), y).backward()
             weights.step()
-        print(f"epoch {epoch + 1}: val loss {architecture.hypergradient((x, y), val_batch).val_loss:.3f}")
+        print(f"epoch {epoch + 1}: mean val loss of the alpha steps {sum(val_losses) / len(val_losses):.3f}")
     mean_weight = network.arch_weights()["normal"].mean(0)
     print("mean mixing weight per primitive (normal cell):")
     for name, weight in zip(network.primitive_names, mean_weight.tolist()):
