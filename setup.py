@@ -13,6 +13,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["darts", "darts.*", "darts_plugins", "darts_plugins.*"]),
+    package_data={"darts": ["presets/*.yaml"]},
     install_requires=[
         "torch>=2.1",
         "pluggy>=1.3",
@@ -20,6 +21,9 @@ setup(
         "pandas>=2.0",
         "scikit-learn>=1.3",
         "rich>=13",
+        "pyyaml>=6",
+        "pydantic>=2.5",
+        "matplotlib>=3.7",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={

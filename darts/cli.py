@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
 from rich.table import Table
 
+from darts.config import ConfigError, load_config, parse_overrides, preset_names, schema_help
 from darts.genotype import GenotypeError, load_genotype
 from darts.plugins import get_registry
 from darts.registry import RegistryError
@@ -50,26 +51,153 @@ def cmd_genotype_show(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def cmd_quickstart(args: argparse.Namespace, console: Console) -> int:
-    from darts.quickstart import QuickstartConfig, run_quickstart
+def cmd_genotype_plot(args: argparse.Namespace, console: Console) -> int:
+    from darts.plots import plot_alpha_history, plot_genotype
 
-    options = {f.name: getattr(args, f.name) for f in fields(QuickstartConfig)}
-    run_quickstart(QuickstartConfig(**options), args.runs, console)
+    source = Path(args.genotype)
+    run_dir = source if source.is_dir() else None
+    genotype = load_genotype(run_dir / "genotype.json" if run_dir else args.genotype)
+    out = Path(args.out) if args.out else (run_dir or (source.parent if source.exists() else Path(".")))
+    stem = "genotype" if run_dir else (source.stem if source.exists() else args.genotype)
+    written = [plot_genotype(genotype, out / f"{stem}.png")]
+    alphas = run_dir / "alphas.jsonl" if run_dir else None
+    if alphas is not None and alphas.exists():
+        records = [json.loads(line) for line in alphas.read_text().splitlines() if line.strip()]
+        written.append(plot_alpha_history(records, out / "alphas.png"))
+    for path in written:
+        console.print(f"wrote {path}")
     return 0
+
+
+def _config(args: argparse.Namespace):
+    if args.config is None:
+        raise ConfigError("give a CONFIG (a YAML file or a preset: " + ", ".join(preset_names()) + ")")
+    return load_config(args.config, parse_overrides(args.overrides))
+
+
+def _resume_guard(args: argparse.Namespace) -> None:
+    if args.resume and (args.config or args.overrides):
+        raise ConfigError("--resume continues a run with the configuration saved in it; give no CONFIG or overrides")
+
+
+def cmd_search(args: argparse.Namespace, console: Console) -> int:
+    from darts.workflows import search
+
+    _resume_guard(args)
+    run_dir = search(None if args.resume else _config(args), args.runs, args.resume, console, args.quiet)
+    console.print(f"search finished: {run_dir}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
+    from darts.workflows import train
+
+    _resume_guard(args)
+    if not args.resume and not args.genotype:
+        raise ConfigError("train needs --genotype FILE|NAME (a genotype.json, e.g. from a search, or DARTS_V2)")
+    run_dir = train(None if args.resume else _config(args), args.genotype, args.runs, args.resume, console,
+                    args.quiet)
+    console.print(f"training finished: {run_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from darts.workflows import evaluate
+
+    evaluate(args.run_dir, console)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace, console: Console) -> int:
+    from darts.workflows import summary
+
+    figures = summary(_config(args), args.genotype)
+    if args.json:
+        console.print_json(json.dumps(figures))
+        return 0
+    table = Table(title=f"{figures['network']} ({figures['family']})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        if key not in ("network", "family"):
+            table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    console.print(table)
+    console.print(f"parameters: {figures['parameters'] / 1e6:.2f}M (auxiliary heads excluded), "
+                  f"multiply-adds: {figures['multiply_adds'] / 1e6:.1f}M per example", highlight=False)
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace, console: Console) -> int:
+    from darts.workflows import quickstart
+
+    quickstart(args.runs, console, args.quiet, parse_overrides(args.overrides))
+    return 0
+
+
+CONFIG_EPILOG = ("CONFIG is a YAML file or a preset name. Presets: {presets}.\n\n"
+                 "Every configuration key can be overridden on the command line after CONFIG, as --KEY VALUE or\n"
+                 "--KEY=VALUE with dotted keys (values are read as YAML: 3, 0.5, null, [a, b]). Keys:\n  ")
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, runs: bool = True) -> None:
+    parser.add_argument("config", metavar="CONFIG", nargs="?", help="YAML config file or preset name")
+    if runs:
+        parser.add_argument("--runs", default="runs", help="folder that receives the new run directory "
+                                                           "(default: runs)")
+        parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its last checkpoint "
+                                                            "(with its saved configuration)")
+        parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines (for logs and "
+                                                                 "CI); everything still goes to the run's log files")
+    parser.epilog = CONFIG_EPILOG.format(presets=", ".join(preset_names())) + "\n  ".join(schema_help()) + \
+        "\n  --data.* : the options of the task (see the presets)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darts", description="Differentiable architecture search (DARTS).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    plugins = commands.add_parser("plugins", help="list every family, its primitives and the plugin each came from",
-                                  description="List every family, its primitives and the plugin (distribution "
-                                              "and version) each came from, and the named genotypes.")
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=description, allow_abbrev=False,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    search = command("search", "search an architecture (alphas and weights) and derive its genotype",
+                     "Search the configured space on the task's training data: weights on one split, alphas on "
+                     "the held-out rest. Writes a new run directory with the genotype, its history, the alpha "
+                     "history, metrics, logs, a checkpoint after every epoch, the model and pictures.")
+    _add_config_arguments(search)
+    search.set_defaults(run=cmd_search)
+
+    train = command("train", "train a genotype's network from scratch and test it",
+                    "Train the discrete network of a genotype from scratch on the task's training data "
+                    "(train.* settings), then evaluate it on the test split.")
+    _add_config_arguments(train)
+    train.add_argument("--genotype", metavar="FILE|NAME", help="genotype JSON file or registered name (required "
+                                                               "unless --resume)")
+    train.set_defaults(run=cmd_train)
+
+    evaluate = command("evaluate", "evaluate a finished run's model on the test split",
+                       "Rebuild the model saved in a search or train run directory and report its test metrics "
+                       "(also written to RUN_DIR/evaluation.json).")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished search or train run")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    summary = command("summary", "parameters and multiply-adds of a network, without training",
+                      "Build the search network of CONFIG, or with --genotype the discrete network (train.channels "
+                      "and train.layers), and report its parameters (auxiliary heads excluded, as the DARTS paper "
+                      "counts) and multiply-adds per example.")
+    _add_config_arguments(summary, runs=False)
+    summary.add_argument("--genotype", metavar="FILE|NAME", help="summarise this genotype's discrete network")
+    summary.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    summary.set_defaults(run=cmd_summary)
+
+    plugins = command("plugins", "list every family, its primitives and the plugin each came from",
+                      "List every family, its primitives and the plugin (distribution and version) each came "
+                      "from, and the named genotypes.")
     plugins.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     plugins.add_argument("--long", action="store_true", help="add each primitive's description to the table")
     plugins.set_defaults(run=cmd_plugins)
 
-    genotype = commands.add_parser("genotype", help="inspect genotypes", description="Inspect genotypes.")
+    genotype = command("genotype", "inspect and draw genotypes", "Inspect and draw genotypes.")
     genotype_commands = genotype.add_subparsers(dest="genotype_command", required=True, metavar="ACTION")
     show = genotype_commands.add_parser("show", help="print a genotype file or a named genotype readably",
                                         description="Validate and print a genotype JSON file or a named genotype "
@@ -77,38 +205,47 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("genotype", metavar="FILE|NAME", help="a genotype JSON file or a registered name")
     show.add_argument("--json", action="store_true", help="print the validated genotype as JSON")
     show.set_defaults(run=cmd_genotype_show)
+    plot = genotype_commands.add_parser("plot", help="draw a genotype's cells (and a search's alpha history)",
+                                        description="Draw the cells of a genotype as a PNG. Given a search run "
+                                                    "directory, also draw the evolution of alpha over the epochs.")
+    plot.add_argument("genotype", metavar="FILE|NAME|RUN_DIR", help="genotype file, registered name or run directory")
+    plot.add_argument("--out", metavar="DIR", help="folder for the PNG files (default: next to the file, the run "
+                                                   "directory, or the current folder for a name)")
+    plot.set_defaults(run=cmd_genotype_plot)
 
-    from darts.quickstart import QuickstartConfig
-
-    quick = commands.add_parser("quickstart", help="a short search on generated data (about a minute)",
-                                description="Search a conv1d cell on generated motif sequences, derive the "
-                                            "genotype, train it from scratch and test it; writes a new run "
-                                            "directory under --runs.")
-    quick.add_argument("--runs", default="runs", help="folder that receives the new run directory (default: runs)")
-    defaults = QuickstartConfig()
-    helps = {"epochs": "search epochs", "train_epochs": "epochs to train the derived network",
-             "order": "architecture gradient: first, second (finite difference) or exact",
-             "samples": "training sequences (half for weights, half for alphas)", "test_samples": "test sequences",
-             "length": "sequence length", "channels": "initial channels C", "layers": "cells",
-             "nodes": "intermediate nodes per cell", "batch_size": "batch size", "seed": "random seed"}
-    for f in fields(QuickstartConfig):
-        option = "--" + f.name.replace("_", "-")
-        kind = type(getattr(defaults, f.name))
-        extra = {"choices": ["first", "second", "exact"]} if f.name == "order" else {}
-        quick.add_argument(option, dest=f.name, type=kind, default=getattr(defaults, f.name),
-                           help=f"{helps[f.name]} (default: {getattr(defaults, f.name)})", **extra)
+    quick = command("quickstart", "search and train on generated data in about a minute (motifs-quick)",
+                    "Search a conv1d cell on generated motif sequences with the motifs-quick preset, then train "
+                    "the derived genotype from scratch and test it against the majority class. Writes two new "
+                    "run directories (search-..., train-...) under --runs.")
+    quick.add_argument("--runs", default="runs", help="folder that receives the run directories (default: runs)")
+    quick.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    quick.epilog = "Overrides of the motifs-quick preset as in 'darts search --help', e.g. --search.epochs 2."
     quick.set_defaults(run=cmd_quickstart)
     return parser
 
 
+OVERRIDABLE = ("search", "train", "summary", "quickstart")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in OVERRIDABLE:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     console = Console()
     try:
         return args.run(args, console)
-    except (RegistryError, GenotypeError, FileExistsError, ValueError) as error:
+    except (ConfigError, RegistryError, GenotypeError, FileExistsError, FileNotFoundError, ValueError) as error:
         Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
         return 2
+    except RuntimeError as error:
+        from darts.workflows import RunError
+
+        if not isinstance(error, RunError):
+            raise
+        Console(stderr=True).print(f"[red]run stopped:[/red] {error}", highlight=False)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,3 +19,28 @@ def new_run_dir(root: str | Path, name: str) -> Path:
             continue
         return path
     raise RuntimeError(f"could not create a new run directory under {root}")
+
+
+class RunLog:
+    """A run's human log (``log.txt``) and machine-readable event log (``events.jsonl``), echoed to a console.
+
+    Both files are appended to, so a resumed run keeps the story of the killed one.
+    """
+
+    def __init__(self, run_dir: str | Path, console=None, quiet: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        self.console = console
+        self.quiet = quiet
+
+    def event(self, kind: str, message: str | None = None, echo: bool = True, **fields) -> None:
+        """Record an event: a JSON line with its fields, and ``message`` as a human line (printed unless quiet)."""
+        import json
+
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": kind, **fields}
+        with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as file:
+            file.write(json.dumps(record, default=str) + "\n")
+        if message is not None:
+            with open(self.run_dir / "log.txt", "a", encoding="utf-8") as file:
+                file.write(f"{record['time']} {message}\n")
+            if echo and self.console is not None and not self.quiet:
+                self.console.print(message, highlight=False)

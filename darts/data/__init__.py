@@ -1,5 +1,6 @@
-"""Data sets and loaders."""
+"""Data sets: generated ones (no downloads) and the wrappers the trainer needs."""
 
-from darts.data.synthetic import motif_sequences
+from darts.data.datasets import DictTargetDataset
+from darts.data.synthetic import keyword_sequences, motif_sequences, tabular_tasks
 
-__all__ = ["motif_sequences"]
+__all__ = ["DictTargetDataset", "keyword_sequences", "motif_sequences", "tabular_tasks"]

@@ -17,7 +17,7 @@ from darts.family import Family, Primitive, check_primitive
 from darts.genotype import CellGenotype, Genotype, load_genotype
 from darts.registry import Registry
 from darts.plugins import resolve_registry
-from darts.search_space.network import Alphas, Supernet, resolve_space
+from darts.search_space.network import Alphas, HeadFactory, Supernet, resolve_space
 
 INIT_RANGE = 0.04
 
@@ -100,11 +100,12 @@ class RecurrentDiscreteCell(RecurrentCell):
 class RecurrentClassifier(nn.Module):
     """Token ids (batch, time) -> embedding -> recurrent cell over time -> last hidden state -> head."""
 
-    def __init__(self, cell: RecurrentCell, vocab_size: int, embedding_dim: int, num_classes: int) -> None:
+    def __init__(self, cell: RecurrentCell, vocab_size: int, embedding_dim: int, num_classes: int,
+                 head: HeadFactory | None = None) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
         self.cell = cell
-        self.head = nn.Linear(cell.hidden_size, num_classes)
+        self.head = head(cell.hidden_size) if head is not None else nn.Linear(cell.hidden_size, num_classes)
 
     def cell_weights(self) -> torch.Tensor | None:
         return None
@@ -123,12 +124,12 @@ class RecurrentSearchNetwork(Supernet, RecurrentClassifier):
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, num_classes: int,
                  nodes: int = 8, family: str | Family = "recurrent", primitives: Sequence[str] | None = None,
-                 registry: Registry | None = None) -> None:
+                 head: HeadFactory | None = None, registry: Registry | None = None) -> None:
         fam, ops = resolve_space(family, primitives, "recurrent", registry)
         for primitive in ops:
             check_primitive(fam, primitive, hidden_size, 1, affine=False)
         cell = RecurrentSearchCell(embedding_dim, hidden_size, nodes, ops)
-        super().__init__(cell, vocab_size, embedding_dim, num_classes)
+        super().__init__(cell, vocab_size, embedding_dim, num_classes, head)
         self.family = fam
         self.primitive_names = tuple(p.name for p in ops)
         self.cell_concat = {"recurrent": cell.concat}
@@ -142,7 +143,7 @@ class RecurrentNetwork(RecurrentClassifier):
     """A discrete recurrent classifier built from a genotype (e.g. ``DARTS_RNN_V2``)."""
 
     def __init__(self, genotype: Genotype | str, vocab_size: int, embedding_dim: int, hidden_size: int,
-                 num_classes: int, registry: Registry | None = None) -> None:
+                 num_classes: int, head: HeadFactory | None = None, registry: Registry | None = None) -> None:
         registry = resolve_registry(registry)
         genotype = load_genotype(genotype, registry)
         fam = registry.family(genotype.family)
@@ -151,5 +152,5 @@ class RecurrentNetwork(RecurrentClassifier):
         cell_genotype = genotype.cells["recurrent"]
         used = {name: registry.primitive(fam.name, name) for name, _ in cell_genotype.genes}
         super().__init__(RecurrentDiscreteCell(embedding_dim, hidden_size, cell_genotype, used),
-                         vocab_size, embedding_dim, num_classes)
+                         vocab_size, embedding_dim, num_classes, head)
         self.genotype = genotype

@@ -1,0 +1,233 @@
+"""Run configuration: YAML files plus dotted command-line overrides, checked against a typed schema.
+
+One pydantic model per section (nanoGPT's one-dataclass-per-config, with validation). An unknown or
+mistyped key is a :class:`ConfigError` naming its dotted path and suggesting the closest known key; a
+value of the wrong type names the key, the value and the type expected. ``data`` is checked against the
+options of the chosen task. The resolved configuration (every default filled in) is what a run saves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PRESETS = Path(__file__).with_name("presets")
+
+
+class ConfigError(ValueError):
+    """A configuration that does not fit the schema; the message names every offending key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    """The search space and the network around it."""
+
+    family: str | None = Field(None, description="primitive family; null uses the task's default")
+    primitives: list[str] | None = Field(None, description="primitive names searched; null uses the family's default set")
+    channels: int = Field(16, ge=1, description="initial channels C of the search network")
+    layers: int = Field(8, ge=1, description="cells of the search network")
+    nodes: int = Field(4, ge=1, description="intermediate nodes per cell")
+    multiplier: int | None = Field(None, ge=1, description="nodes concatenated into the cell output; null: all")
+    stem_multiplier: int = Field(3, ge=1, description="stem channels = stem_multiplier * channels")
+    embedding_dim: int = Field(32, ge=1, description="token embedding size (token inputs)")
+    hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
+
+
+class LoopConfig(Section):
+    """What a search and a training run share: epochs, batches, the weight optimiser and its schedule."""
+
+    epochs: int = Field(50, ge=1, description="epochs")
+    batch_size: int = Field(64, ge=1, description="batch size")
+    lr: float = Field(0.025, gt=0, description="SGD learning rate of the weights")
+    lr_min: float = Field(0.001, ge=0, description="final learning rate of the cosine schedule")
+    lr_gamma: float = Field(0.97, gt=0, description="per-epoch decay of the exponential schedule")
+    schedule: Literal["cosine", "exponential", "constant"] = Field(
+        "cosine", description="learning-rate schedule, stepped once per epoch")
+    momentum: float = Field(0.9, ge=0, description="SGD momentum")
+    weight_decay: float = Field(3e-4, ge=0, description="SGD weight decay")
+    grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clipping of the weights; null: off")
+    patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement; 0: off")
+    monitor: str | None = Field(None, description="metric for early stopping and the best epoch, e.g. val_loss; "
+                                                  "null: val_accuracy for classification, else val_loss")
+
+
+class SearchConfig(LoopConfig):
+    """The bilevel search: weights on one part of the training data, alphas on the held-out rest."""
+
+    split: float = Field(0.5, gt=0, lt=1, description="fraction of the training data for the weight step; "
+                                                       "the rest is the alpha step's held-out split")
+    order: Literal["first", "second", "exact"] = Field("second", description="architecture gradient order")
+    arch_lr: float = Field(3e-4, gt=0, description="Adam learning rate of the alphas")
+    arch_betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas of the alphas")
+    arch_weight_decay: float = Field(1e-3, ge=0, description="weight decay of the alphas")
+    radius: float = Field(0.01, gt=0, description="finite-difference radius of the second-order term")
+    genotype: Literal["final", "best"] = Field("final", description="genotype.json: the last epoch's genotype "
+                                                                    "(as the paper) or the best by the monitor")
+
+
+class TrainConfig(LoopConfig):
+    """Training the discrete network from scratch, then testing it."""
+
+    epochs: int = Field(20, ge=1, description="epochs")
+    batch_size: int = Field(96, ge=1, description="batch size")
+    lr_min: float = Field(0.0, ge=0, description="final learning rate of the cosine schedule")
+    valid_fraction: float = Field(0.1, ge=0, lt=1, description="fraction of the training data held out for "
+                                                               "validation; 0: none")
+    channels: int | None = Field(None, ge=1, description="initial channels of the trained network; null: model.channels")
+    layers: int | None = Field(None, ge=1, description="cells of the trained network; null: model.layers")
+
+
+class RunConfig(Section):
+    """A whole run: the task and its data options, the model, the search and the training."""
+
+    task: str = Field(description="built-in or registered task (data set), e.g. motifs, digits, tabular, tokens")
+    seed: int = Field(0, description="random seed of everything (data order, initialisation, dropout)")
+    data: dict[str, Any] = Field(default_factory=dict, description="options of the task's data (see its presets)")
+    task_weights: dict[str, float] | None = Field(None, description="loss weight per target of a multi-task "
+                                                                    "task; null: the mean")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# --- loading ---------------------------------------------------------------------------------------------
+def preset_names() -> list[str]:
+    """The shipped presets, e.g. ``motifs-quick``, ``motifs-full``."""
+    return sorted(p.stem for p in PRESETS.glob("*.yaml"))
+
+
+def read_config_source(source: str | os.PathLike) -> tuple[dict, str]:
+    """The raw mapping of a YAML file or a preset name, and a description of where it came from."""
+    path = Path(source)
+    if not path.exists() and (PRESETS / f"{source}.yaml").exists():
+        path = PRESETS / f"{source}.yaml"
+    if not path.exists():
+        hint = difflib.get_close_matches(str(source), preset_names(), n=1)
+        raise ConfigError(f"config {str(source)!r} is neither a file nor a preset; presets: "
+                          f"{', '.join(preset_names())}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if data is None:
+        raise ConfigError(f"{path} is empty; a config needs at least 'task:'")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys to values, got {type(data).__name__}")
+    return data, str(path)
+
+
+def parse_overrides(arguments: Sequence[str]) -> dict[str, Any]:
+    """``["--search.epochs", "3", "--model.primitives=[a, b]"]`` -> ``{"search.epochs": 3, ...}`` (values as YAML)."""
+    overrides: dict[str, Any] = {}
+    items = list(arguments)
+    while items:
+        item = items.pop(0)
+        if not item.startswith("--") or len(item) == 2:
+            raise ConfigError(f"unexpected argument {item!r}; overrides look like --search.epochs 3")
+        key, has_value, value = item[2:].partition("=")
+        if not has_value:
+            if not items or items[0].startswith("--"):
+                raise ConfigError(f"override --{key} needs a value, e.g. --{key} VALUE")
+            value = items.pop(0)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"override --{key}: value {value!r} is not valid YAML: {error}") from error
+    return overrides
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    """A copy of ``data`` with each dotted key set (sections are created as needed)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for depth, part in enumerate(parents):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override --{dotted}: {'.'.join(parents[:depth + 1])} is a value, not a section")
+            node = child
+        node[leaf] = value
+    return data
+
+
+def load_config(source: str | os.PathLike | dict, overrides: dict[str, Any] | Sequence[str] = ()) -> RunConfig:
+    """Read a YAML file, a preset name or a mapping, apply the overrides, check everything, fill defaults."""
+    if isinstance(source, dict):
+        data, origin = source, "config"
+    else:
+        data, origin = read_config_source(source)
+    if not isinstance(overrides, dict):
+        overrides = parse_overrides(overrides)
+    data = apply_overrides(data, overrides)
+    config = validate(RunConfig, data, origin)
+    from darts.tasks import get_task  # the task decides what its data options are
+
+    task = get_task(config.task)
+    options = validate(task.Options, config.data, origin, prefix="data.")
+    config.data = options.model_dump(mode="json")
+    family = config.model.family or task.family
+    from darts.plugins import get_registry
+
+    get_registry().family(family)  # an unknown family fails here, with suggestions
+    config.model.family = family
+    return config
+
+
+def validate(model: type[BaseModel], data: Any, origin: str, prefix: str = "") -> Any:
+    """``model.model_validate(data)``, with every error turned into one readable line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        lines = [_describe(model, item, prefix) for item in error.errors()]
+        raise ConfigError(f"{origin}: invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _describe(model: type[BaseModel], item: dict, prefix: str) -> str:
+    location = [str(part) for part in item["loc"]]
+    key = prefix + ".".join(location)
+    if item["type"] == "extra_forbidden":
+        known = _known_keys(model, location[:-1])
+        close = difflib.get_close_matches(location[-1], known, n=1, cutoff=0.5)
+        hint = f"; did you mean {'.'.join([*(prefix.rstrip('.').split('.') if prefix else []), *location[:-1], close[0]])!r}?" \
+            if close else ""
+        return f"unknown key {key!r}{hint} (known here: {', '.join(known)})"
+    if item["type"] == "missing":
+        return f"missing key {key!r}"
+    return f"{key}: {item['msg']} (got {item.get('input')!r})"
+
+
+def _known_keys(model: type[BaseModel], location: list[str]) -> list[str]:
+    for part in location:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def schema_help(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """One line per configurable key: ``--search.epochs (int, default 50): epochs``."""
+    lines = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            lines += schema_help(annotation, f"{prefix}{name}.")
+            continue
+        kind = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
+        lines.append(f"--{prefix}{name} ({kind}, {default}): {field.description or ''}")
+    return lines

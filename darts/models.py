@@ -1,0 +1,135 @@
+"""Networks for a task: the search supernet and the discrete network, with one head per target.
+
+Float inputs go straight into the family's stem; token ids pass an embedding first (transposed to
+channels-first, so a conv1d stem runs over the sequence whatever the embedding size). Also the figures
+``darts summary`` reports: parameters (auxiliary heads apart, as the DARTS paper counts) and multiply-adds.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from darts.config import ModelConfig
+from darts.genotype import Genotype, load_genotype
+from darts.plugins import get_registry
+from darts.search_space import Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork
+from darts.tasks import Target, TaskData
+
+#: parameters under a module of this name are an auxiliary head: trained, but not counted as the paper counts
+AUXILIARY = "auxiliary_head"
+
+
+class TaskHeads(nn.Module):
+    """One linear head per target; returns ``{target: output}`` (regression outputs squeezed to (batch,))."""
+
+    def __init__(self, in_features: int, targets: Sequence[Target]) -> None:
+        super().__init__()
+        self.kinds = {t.name: t.kind for t in targets}
+        self.heads = nn.ModuleDict({t.name: nn.Linear(in_features, t.outputs) for t in targets})
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: _squeeze(head(features), self.kinds[name]) for name, head in self.heads.items()}
+
+
+class SingleHead(nn.Linear):
+    """The head of a single target (regression outputs squeezed to (batch,))."""
+
+    def __init__(self, in_features: int, target: Target) -> None:
+        super().__init__(in_features, target.outputs)
+        self.kind = target.kind
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return _squeeze(super().forward(features), self.kind)
+
+
+def _squeeze(output: torch.Tensor, kind: str) -> torch.Tensor:
+    return output.squeeze(-1) if kind == "regression" else output
+
+
+class TokenStem(nn.Module):
+    """Token ids (batch, length) -> embedding (batch, embedding_dim, length) -> the family's stem."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, stem: nn.Module) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.stem = stem
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.stem(self.embedding(tokens).transpose(1, -1))
+
+
+def head_factory(data: TaskData):
+    if data.multi_task:
+        return lambda features: TaskHeads(features, data.targets)
+    return lambda features: SingleHead(features, data.targets[0])
+
+
+def _stem_factory(model: ModelConfig, data: TaskData):
+    if data.vocab_size is None:
+        return None
+    family = get_registry().family(model.family)
+    return lambda channels: TokenStem(data.vocab_size, model.embedding_dim, family.stem(model.embedding_dim, channels))
+
+
+def _is_recurrent(family: str) -> bool:
+    return get_registry().family(family).cell == "recurrent"
+
+
+def _tokens_for_recurrent(data: TaskData, family: str) -> int:
+    if data.vocab_size is None:
+        raise ValueError(f"family {family!r} reads token ids; this task's inputs are float channels "
+                         "(choose a feedforward family such as conv1d or linear)")
+    return data.vocab_size
+
+
+def build_search_network(model: ModelConfig, data: TaskData):
+    """The DARTS supernet of ``model`` for ``data``'s inputs and targets."""
+    head = head_factory(data)
+    if _is_recurrent(model.family):
+        return RecurrentSearchNetwork(_tokens_for_recurrent(data, model.family), model.embedding_dim,
+                                      model.hidden_size, 0, nodes=model.nodes, family=model.family,
+                                      primitives=model.primitives, head=head)
+    return SearchNetwork(model.family, data.in_channels or model.embedding_dim, model.channels, 0,
+                         layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
+                         primitives=model.primitives, stem_multiplier=model.stem_multiplier,
+                         stem=_stem_factory(model, data), head=head)
+
+
+def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, channels: int | None = None,
+                  layers: int | None = None) -> nn.Module:
+    """The discrete network of ``genotype`` (a file, a name or a Genotype) for ``data``, to train from scratch."""
+    genotype = load_genotype(genotype)
+    model = model.model_copy(update={"family": genotype.family})
+    head = head_factory(data)
+    if _is_recurrent(genotype.family):
+        return RecurrentNetwork(genotype, _tokens_for_recurrent(data, genotype.family), model.embedding_dim,
+                                model.hidden_size, 0, head=head)
+    return Network(genotype, data.in_channels or model.embedding_dim, channels or model.channels, 0,
+                   layers=layers or model.layers, stem_multiplier=model.stem_multiplier,
+                   stem=_stem_factory(model, data), head=head)
+
+
+def count_parameters(network: nn.Module) -> dict[str, int]:
+    """Trainable weights: ``total``, ``auxiliary`` (auxiliary heads) and ``model`` (total without them)."""
+    total = auxiliary = 0
+    for name, parameter in network.named_parameters():
+        total += parameter.numel()
+        if AUXILIARY in name.split("."):
+            auxiliary += parameter.numel()
+    return {"model": total - auxiliary, "auxiliary": auxiliary, "total": total}
+
+
+def multiply_adds(network: nn.Module, example: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass on ``example`` (convolutions and matrix products, as papers count)."""
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            network(example)
+    finally:
+        network.train(was_training)
+    return counter.get_total_flops() // 2

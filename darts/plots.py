@@ -1,0 +1,136 @@
+"""Pictures of a run, as PNG files: cell diagrams of a genotype, the evolution of alpha, the metric curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from darts.genotype import Genotype
+
+INPUT_LABELS = {2: ("c_{k-2}", "c_{k-1}"), 1: ("x_t, h_{t-1}",)}
+OUTPUT_LABELS = {2: "$c_{k}$\n(concat)", 1: "$h_t$\n(mean)"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_genotype(genotype: Genotype, path: str | Path) -> Path:
+    """One diagram per cell type: inputs on the left, intermediate nodes, the output on the right;
+    each edge labelled with its primitive."""
+    plt = _pyplot()
+    cells = list(genotype.cells.items())
+    width = max(len(cell.nodes) for _, cell in cells) + 3
+    figure, axes = plt.subplots(len(cells), 1, figsize=(1.9 * width, 3.4 * len(cells)), squeeze=False)
+    for axis, (name, cell) in zip(axes[:, 0], cells):
+        labels = [f"${label}$" for label in INPUT_LABELS.get(cell.inputs, [f"in {i}" for i in range(cell.inputs)])]
+        labels += [str(i) for i in range(len(cell.nodes))]
+        positions = {i: (0.0, 0.3 + 0.4 * i) for i in range(cell.inputs)}
+        for i in range(len(cell.nodes)):
+            positions[cell.inputs + i] = (1.0 + i, 0.15 + 0.7 * ((i % 2 == 0) ^ (i % 4 >= 2)))
+        output = len(positions)
+        positions[output] = (len(cell.nodes) + 1.0, 0.5)
+        for node, genes in enumerate(cell.nodes):
+            for k, (primitive, source) in enumerate(genes):
+                _edge(axis, positions[source], positions[cell.inputs + node], primitive, 0.15 + 0.15 * k, "black")
+        for state in cell.concat:
+            _edge(axis, positions[state], positions[output], "", 0.05, "0.6")
+        for index, (x, y) in positions.items():
+            label = OUTPUT_LABELS.get(cell.inputs, "out") if index == output else labels[index]
+            colour = "#9ecae1" if index < cell.inputs else "#fdd49e" if index == output else "#c7e9c0"
+            axis.text(x, y, label.replace("\n(", "\n("), ha="center", va="center", fontsize=10, zorder=3,
+                      bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "0.3"})
+        axis.set_title(f"{genotype.family}: {name} cell")
+        axis.set_xlim(-0.6, len(cell.nodes) + 1.6)
+        axis.set_ylim(-0.15, 1.15)
+        axis.axis("off")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _edge(axis, start, end, label: str, bend: float, colour: str) -> None:
+    from matplotlib.patches import FancyArrowPatch
+
+    arrow = FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>", mutation_scale=12,
+                            color=colour, shrinkA=14, shrinkB=14, zorder=1)
+    axis.add_patch(arrow)
+    if label:
+        (x0, y0), (x1, y1) = start, end
+        # the midpoint of the arc, shifted off the straight line by the bend
+        mx, my = (x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2
+        axis.text(mx, my, label, fontsize=7, ha="center", va="center", color="darkred", zorder=2,
+                  bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+
+
+def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """softmax(alpha) of every edge over the epochs: one panel per edge, one line per primitive, per cell type.
+
+    ``records``: the lines of ``alphas.jsonl`` (``epoch``, ``primitives``, ``weights`` per cell type).
+    """
+    plt = _pyplot()
+    if not records:
+        raise ValueError("no alpha history to plot (the search finished no epoch)")
+    primitives = records[0]["primitives"]
+    epochs = [r["epoch"] for r in records]
+    cells = list(records[0]["weights"])
+    edges = len(records[0]["weights"][cells[0]])
+    columns = min(edges, 7)
+    rows_per_cell = -(-edges // columns)
+    figure, axes = plt.subplots(rows_per_cell * len(cells), columns, sharex=True, sharey=True, squeeze=False,
+                                figsize=(2.3 * columns, 1.9 * rows_per_cell * len(cells)))
+    colours = plt.get_cmap("tab10" if len(primitives) <= 10 else "tab20")
+    for c, cell in enumerate(cells):
+        for edge in range(rows_per_cell * columns):
+            axis = axes[c * rows_per_cell + edge // columns, edge % columns]
+            if edge >= edges:
+                axis.axis("off")
+                continue
+            for p, primitive in enumerate(primitives):
+                axis.plot(epochs, [r["weights"][cell][edge][p] for r in records], color=colours(p), label=primitive)
+            axis.set_title(f"{cell} edge {edge}", fontsize=8)
+            axis.tick_params(labelsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=min(len(primitives), 8), fontsize=8)
+    figure.supxlabel("epoch")
+    figure.supylabel("softmax(alpha)")
+    figure.tight_layout(rect=(0, 0, 1, 0.95))
+    return _save(figure, path)
+
+
+def plot_metrics(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Loss curves (training, validation) and the other validation metrics over the epochs."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    metrics = [f"{split}_{m}" for m in ("accuracy", "macro_f1", "r2") for split in ("val", "train")
+               if f"{split}_{m}" in history[0]]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), squeeze=False)
+    for key in ("train_loss", "val_loss", "arch_val_loss"):
+        if key in history[0]:
+            axes[0, 0].plot(epochs, [row[key] for row in history], marker="o", label=key)
+    axes[0, 0].set_title("loss")
+    for key in metrics:
+        axes[0, 1].plot(epochs, [row[key] for row in history], marker="o", label=key)
+    axes[0, 1].set_title("metrics")
+    for axis in axes[0]:
+        axis.set_xlabel("epoch")
+        axis.legend(fontsize=8)
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _save(figure, path: str | Path) -> Path:
+    """Save atomically (a temporary file in the same folder, then rename) and close the figure."""
+    import io
+
+    from darts.io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    _pyplot().close(figure)
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,108 @@
+"""Tasks: named data sets with their targets, the family they suit, and the options a config may set.
+
+A task turns its options into a :class:`TaskData`: a training and a test split, what the inputs are
+(feature channels or token ids) and the targets (one, or several for a multi-task model whose labels come
+as a dict). The built-in tasks run with no files; others register with :func:`register_task`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch.utils.data import Dataset
+
+from darts.registry import UnknownNameError, unknown_name_message
+
+TargetKind = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One prediction target: a name, classification (with its class count) or regression."""
+
+    name: str
+    kind: TargetKind = "classification"
+    classes: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind == "classification" and self.classes < 2:
+            raise ValueError(f"target {self.name!r}: a classification target needs at least 2 classes")
+
+    @property
+    def outputs(self) -> int:
+        return self.classes if self.kind == "classification" else 1
+
+
+@dataclass
+class TaskData:
+    """The splits of a task and what a network needs to know about them.
+
+    ``in_channels`` for float inputs (batch, channels, ...); ``vocab_size`` for token ids (batch, length).
+    ``multi_task``: targets come as ``{name: labels}``; otherwise as one tensor for the single target.
+    """
+
+    train: Dataset
+    test: Dataset
+    targets: tuple[Target, ...]
+    multi_task: bool = False
+    in_channels: int | None = None
+    vocab_size: int | None = None
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if (self.in_channels is None) == (self.vocab_size is None):
+            raise ValueError("TaskData needs exactly one of in_channels (float inputs) and vocab_size (token ids)")
+        if not self.multi_task and len(self.targets) != 1:
+            raise ValueError("a single-task TaskData has exactly one target; set multi_task=True for several")
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """A batch made of the first training example, for shapes, summaries and multiply-add counts."""
+        x = self.train[0][0]
+        return x.unsqueeze(0).expand(batch, *x.shape).clone()
+
+
+class TaskOptions(BaseModel):
+    """Base of a task's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Task:
+    """A named data set. Subclasses set ``name``, ``family``, ``description``, ``Options`` and ``load``."""
+
+    name: ClassVar[str]
+    family: ClassVar[str]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[TaskOptions]] = TaskOptions
+
+    def load(self, options: Any, seed: int) -> TaskData:
+        raise NotImplementedError
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(task: Task | type[Task]) -> Task:
+    """Add a task (an instance or a class, usable as a decorator on the class); a taken name is an error."""
+    instance = task() if isinstance(task, type) else task
+    if instance.name in _TASKS and type(_TASKS[instance.name]) is not type(instance):
+        raise ValueError(f"task {instance.name!r} is registered already (by {type(_TASKS[instance.name]).__qualname__})")
+    _TASKS[instance.name] = instance
+    return task
+
+
+def get_task(name: str) -> Task:
+    from darts.tasks import builtin  # noqa: F401 - registers the built-in tasks
+
+    if name not in _TASKS:
+        raise UnknownNameError(unknown_name_message("task", name, _TASKS))
+    return _TASKS[name]
+
+
+def task_names() -> list[str]:
+    from darts.tasks import builtin  # noqa: F401
+
+    return sorted(_TASKS)

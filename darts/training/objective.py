@@ -1,0 +1,123 @@
+"""The loss and the metrics of a task, per target, for single- and multi-task models.
+
+:class:`TaskLoss` is cross-entropy per classification target and mean squared error per regression
+target, combined by the task weights (the mean by default). :class:`MetricAccumulator` gathers one epoch's
+predictions and starts afresh with each :meth:`reset` (CANDLE's meters never did), then reports loss,
+accuracy and macro F1 per classification target, MSE and R2 per regression target, and their means.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score, r2_score
+
+from darts.tasks import Target
+
+#: metrics where larger is better; every other metric (loss, mse) is better smaller
+HIGHER_IS_BETTER = ("accuracy", "macro_f1", "r2")
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.endswith(HIGHER_IS_BETTER)
+
+
+class TaskLoss:
+    """``loss(outputs, targets)``: one target's loss, or the weighted mean over a dict of targets."""
+
+    def __init__(self, targets: Sequence[Target], multi_task: bool, weights: Mapping[str, float] | None = None) -> None:
+        self.targets = {t.name: t for t in targets}
+        self.multi_task = multi_task
+        if weights is not None:
+            unknown = sorted(set(weights) - set(self.targets))
+            if unknown or not multi_task:
+                raise ValueError(f"task_weights names {unknown or sorted(weights)}, but the targets are "
+                                 f"{sorted(self.targets)}" + ("" if multi_task else " (a single-task model)"))
+            if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+                raise ValueError(f"task_weights must be non-negative with a positive sum, got {dict(weights)}")
+        self.weights = {name: (1.0 if weights is None else weights.get(name, 0.0)) for name in self.targets}
+
+    def per_target(self, outputs, targets) -> dict[str, torch.Tensor]:
+        if not self.multi_task:
+            (target,) = self.targets.values()
+            return {target.name: _loss(target, outputs, targets)}
+        return {name: _loss(self.targets[name], outputs[name], targets[name]) for name in self.targets}
+
+    def combine(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total = sum(self.weights.values())
+        return sum(self.weights[name] * loss for name, loss in losses.items()) / total
+
+    def __call__(self, outputs, targets) -> torch.Tensor:
+        return self.combine(self.per_target(outputs, targets))
+
+
+def _loss(target: Target, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    if target.kind == "classification":
+        return F.cross_entropy(output, labels)
+    return F.mse_loss(output, labels.to(output.dtype))
+
+
+class MetricAccumulator:
+    """Gathers outputs and labels over an epoch; :meth:`compute` gives the metrics named ``{prefix}{metric}``."""
+
+    def __init__(self, loss: TaskLoss) -> None:
+        self.loss = loss
+        self.reset()
+
+    def reset(self) -> None:
+        self._predictions: dict[str, list[np.ndarray]] = {name: [] for name in self.loss.targets}
+        self._labels: dict[str, list[np.ndarray]] = {name: [] for name in self.loss.targets}
+        self._losses: dict[str, float] = {name: 0.0 for name in self.loss.targets}
+        self._count = 0
+
+    def update(self, outputs, targets) -> None:
+        outputs = outputs if self.loss.multi_task else {next(iter(self.loss.targets)): outputs}
+        targets = targets if self.loss.multi_task else {next(iter(self.loss.targets)): targets}
+        batch = len(next(iter(targets.values())))
+        with torch.no_grad():
+            for name, target in self.loss.targets.items():
+                output = outputs[name].detach()
+                self._losses[name] += float(_loss(target, output, targets[name])) * batch
+                prediction = output.argmax(-1) if target.kind == "classification" else output
+                self._predictions[name].append(prediction.cpu().numpy())
+                self._labels[name].append(targets[name].detach().cpu().numpy())
+        self._count += batch
+
+    def compute(self, prefix: str = "") -> dict[str, float]:
+        if not self._count:
+            return {}
+        per_target = {name: self._losses[name] / self._count for name in self.loss.targets}
+        metrics: dict[str, float] = {"loss": float(self.loss.combine(per_target))}
+        means: dict[str, list[float]] = {}
+        for name, target in self.loss.targets.items():
+            predictions, labels = np.concatenate(self._predictions[name]), np.concatenate(self._labels[name])
+            values = {"loss": per_target[name]}
+            if target.kind == "classification":
+                values["accuracy"] = float((predictions == labels).mean())
+                values["macro_f1"] = float(f1_score(labels, predictions, average="macro", zero_division=0))
+            else:
+                values["mse"] = float(((predictions - labels) ** 2).mean())
+                values["r2"] = float(r2_score(labels, predictions)) if len(labels) > 1 else float("nan")
+            for metric, value in values.items():
+                if self.loss.multi_task:
+                    metrics[f"{name}_{metric}"] = value
+                means.setdefault(metric, []).append(value)
+        for metric, values in means.items():
+            if metric != "loss":
+                metrics[metric] = float(np.mean(values))
+        return {prefix + key: value for key, value in metrics.items()}
+
+
+def default_monitor(targets: Sequence[Target], validation: bool = True) -> str:
+    """``val_accuracy`` when a target is a classification, else ``val_loss`` (``train_`` without validation)."""
+    prefix = "val_" if validation else "train_"
+    return prefix + ("accuracy" if any(t.kind == "classification" for t in targets) else "loss")
+
+
+def majority_accuracy(targets: Sequence[Target], labels: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Accuracy of always predicting the most frequent class, per classification target (a baseline)."""
+    return {t.name: float(torch.bincount(labels[t.name]).max()) / len(labels[t.name])
+            for t in targets if t.kind == "classification"}

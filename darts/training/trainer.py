@@ -1,0 +1,216 @@
+"""A readable training loop; everything optional happens in callbacks (the fastai way).
+
+One epoch::
+
+    before_epoch
+    for each batch:  before_batch -> forward, loss -> after_loss -> backward -> after_backward
+                     -> optimiser step -> after_step -> after_batch
+    validation -> after_epoch
+
+wrapped in ``before_fit`` / ``after_fit``. A callback sees the trainer and may read or change its state
+(``batch``, ``outputs``, ``loss``, ``epoch_metrics``, ``stop``...). Data order comes from generators seeded
+by (seed, epoch, stream), never from the global random state, so that a run resumed from a checkpoint
+sees exactly the batches the uninterrupted run saw; the global random state (dropout, initialisation) is
+saved in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from darts.training.objective import MetricAccumulator, TaskLoss, higher_is_better
+
+HOOKS = ("before_fit", "before_epoch", "before_batch", "after_loss", "after_backward", "after_step",
+         "after_batch", "after_epoch", "after_fit")
+
+
+class Callback:
+    """Base of callbacks: override any hook in :data:`HOOKS`; lower ``order`` runs first.
+
+    A callback with state to resume returns it from :meth:`state_dict` (saved in checkpoints).
+    """
+
+    order: int = 0
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class NonFiniteLossError(RuntimeError):
+    """A NaN or infinite loss; the message names the epoch and the step."""
+
+
+@contextlib.contextmanager
+def batch_statistics(model: nn.Module) -> Iterator[None]:
+    """In eval mode, normalise with each batch's statistics instead of the running ones (left untouched).
+
+    A supernet's weights move every step, so its running statistics lag behind them; the alpha step sees
+    batch statistics, and so does a search's validation.
+    """
+    saved = []
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+            saved.append((module, module.running_mean, module.running_var))
+            module.running_mean = module.running_var = None
+    try:
+        yield
+    finally:
+        for module, mean, var in saved:
+            module.running_mean, module.running_var = mean, var
+
+
+def make_loader(data: Dataset, batch_size: int, seed: int | None = None, shuffle: bool = False) -> DataLoader:
+    """A loader whose order depends on ``seed`` only; shuffled loaders drop a last incomplete batch."""
+    generator = torch.Generator().manual_seed(0 if seed is None else seed)
+    drop_last = shuffle and len(data) > batch_size
+    return DataLoader(data, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
+
+
+def stream_seed(seed: int, epoch: int, stream: int, cycle: int = 0) -> int:
+    """A distinct, reproducible seed for each (run seed, epoch, data stream, pass through the stream)."""
+    return hash((seed, epoch, stream, cycle)) % 2**62
+
+
+class Trainer:
+    """Trains ``model`` on ``train_data``, validating on ``valid_data`` after each epoch.
+
+    ``monitor`` names the metric that decides the best epoch (``val_accuracy``, ``val_loss``...);
+    ``epoch_metrics`` of every finished epoch are kept in ``history``. ``batch_norm_statistics``:
+    ``"running"`` (the usual eval mode) or ``"batch"`` (see :func:`batch_statistics`; for supernets).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: TaskLoss, train_data: Dataset,
+                 batch_size: int, epochs: int, valid_data: Dataset | None = None,
+                 callbacks: Sequence[Callback] = (), seed: int = 0, monitor: str = "val_loss",
+                 batch_norm_statistics: str = "running") -> None:
+        if batch_norm_statistics not in ("running", "batch"):
+            raise ValueError(f"batch_norm_statistics must be 'running' or 'batch', got {batch_norm_statistics!r}")
+        self.batch_norm_statistics = batch_norm_statistics
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss
+        self.train_data, self.valid_data = train_data, valid_data
+        self.batch_size, self.epochs, self.seed = batch_size, epochs, seed
+        self.callbacks = sorted(callbacks, key=lambda c: c.order)
+        self.monitor = monitor
+        self.epoch = 0            # epochs completed
+        self.global_step = 0      # weight steps completed
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.improved = False
+        self.stop = False
+        self.batch: Any = None
+        self.outputs: Any = None
+        self.loss: torch.Tensor | None = None
+        self.batch_index = 0
+        self.batches = 0
+        self.epoch_metrics: dict[str, Any] = {}
+        self.metrics = MetricAccumulator(loss)
+
+    # --- the loop --------------------------------------------------------------------------------------
+    def fit(self) -> list[dict[str, Any]]:
+        """Run the remaining epochs (all of them, or those after a restored checkpoint); return the history."""
+        self.stop = False
+        self.call("before_fit")
+        try:
+            while self.epoch < self.epochs and not self.stop:
+                self.one_epoch()
+        finally:
+            self.call("after_fit")
+        return self.history
+
+    def one_epoch(self) -> None:
+        start = time.perf_counter()
+        loader = make_loader(self.train_data, self.batch_size, stream_seed(self.seed, self.epoch, 0), shuffle=True)
+        self.batches = len(loader)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.call("before_epoch")
+        self.model.train()
+        self.metrics.reset()
+        for self.batch_index, self.batch in enumerate(loader):
+            self.call("before_batch")
+            inputs, targets = self.batch
+            self.optimizer.zero_grad(set_to_none=True)
+            self.outputs = self.model(inputs)
+            self.loss = self.loss_fn(self.outputs, targets)
+            self.call("after_loss")
+            self.loss.backward()
+            self.call("after_backward")
+            self.optimizer.step()
+            self.call("after_step")
+            self.metrics.update(self.outputs, targets)
+            self.global_step += 1
+            self.call("after_batch")
+        self.epoch += 1
+        self.epoch_metrics = {"epoch": self.epoch, **self.metrics.compute("train_")}
+        if self.valid_data is not None and len(self.valid_data):
+            self.epoch_metrics.update(self.evaluate(self.valid_data, "val_"))
+        self.epoch_metrics.update(lr=lr, seconds=round(time.perf_counter() - start, 3))
+        self._track_best()
+        self.history.append(self.epoch_metrics)
+        self.call("after_epoch")
+
+    def evaluate(self, data: Dataset, prefix: str = "") -> dict[str, float]:
+        """The metrics of the model on ``data`` in eval mode (no gradients, no change to any statistic)."""
+        accumulator = MetricAccumulator(self.loss_fn)
+        was_training = self.model.training
+        self.model.eval()
+        use_batch = batch_statistics(self.model) if self.batch_norm_statistics == "batch" else contextlib.nullcontext()
+        with torch.no_grad(), use_batch:
+            for inputs, targets in make_loader(data, self.batch_size):
+                accumulator.update(self.model(inputs), targets)
+        self.model.train(was_training)
+        return accumulator.compute(prefix)
+
+    def _track_best(self) -> None:
+        if self.monitor not in self.epoch_metrics:
+            known = ", ".join(k for k in self.epoch_metrics if k not in ("epoch", "lr", "seconds"))
+            raise ValueError(f"monitor {self.monitor!r} is not a metric of this run; known: {known}")
+        value = self.epoch_metrics[self.monitor]
+        best = None if self.best is None else self.best["value"]
+        better = (value > best if higher_is_better(self.monitor) else value < best) if best is not None else True
+        self.improved = bool(better and math.isfinite(value))
+        if self.improved:
+            self.best = {"epoch": self.epoch, "value": value}
+
+    def call(self, hook: str) -> None:
+        for callback in self.callbacks:
+            method = getattr(callback, hook, None)
+            if method is not None:
+                method(self)
+
+    @property
+    def where(self) -> str:
+        """``epoch E, step S`` of the batch in progress (1-based), for messages."""
+        return f"epoch {self.epoch + 1}, step {self.batch_index + 1} of {self.batches}"
+
+    # --- checkpoints -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "global_step": self.global_step, "history": self.history, "best": self.best,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "callbacks": {key: callback.state_dict() for key, callback in self._keyed_callbacks()},
+                "rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for key, callback in self._keyed_callbacks():
+            callback.load_state_dict(state["callbacks"].get(key, {}))
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.history, self.best = list(state["history"]), state["best"]
+        torch.set_rng_state(state["rng"])
+
+    def _keyed_callbacks(self) -> Iterator[tuple[str, Callback]]:
+        seen: dict[str, int] = {}
+        for callback in self.callbacks:
+            name = type(callback).__name__
+            seen[name] = seen.get(name, 0) + 1
+            yield (name if seen[name] == 1 else f"{name}{seen[name]}"), callback

@@ -1,0 +1,306 @@
+"""The runs behind the CLI: search, train, evaluate and summary, each from a checked configuration.
+
+A search or training run owns a new directory (or resumes its own with ``resume=``) holding:
+``run.json`` (what ran), ``config.yaml`` (resolved), ``log.txt`` and ``events.jsonl``, ``metrics.csv``,
+``checkpoint.pt`` (atomic, after every epoch), ``model.pt``, ``results.json``, ``genotype.json`` and
+PNG pictures; a search adds ``genotypes.jsonl``, ``alphas.jsonl`` and ``genotype_best.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch.utils.data import Dataset, Subset
+
+import darts
+from darts.architecture import Architecture
+from darts.config import RunConfig, load_config
+from darts.genotype import Genotype, load_genotype
+from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from darts.models import build_network, build_search_network, count_parameters, multiply_adds
+from darts.runs import RunLog, new_run_dir
+from darts.tasks import TaskData, get_task
+from darts.training.callbacks import (ArchitectureStep, Checkpoint, EarlyStopping, GenotypeTracker, GradientClipping,
+                                      LRSchedule, MetricsLogger, ProgressBar, TerminateOnNonFinite, load_checkpoint,
+                                      make_scheduler)
+from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
+from darts.training.trainer import Callback, NonFiniteLossError, Trainer
+
+
+class RunError(RuntimeError):
+    """A run that stopped (non-finite loss) or cannot start (a finished run resumed, a wrong directory)."""
+
+
+@dataclass
+class RunContext:
+    """What every run starts from: its directory, log, configuration and data."""
+
+    run_dir: Path
+    log: RunLog
+    config: RunConfig
+    data: TaskData
+    resumed: bool
+
+
+def load_data(config: RunConfig) -> TaskData:
+    task = get_task(config.task)
+    return task.load(task.Options(**config.data), config.seed)
+
+
+def split_dataset(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """A random split: ``fraction`` of ``data`` (at least one item) and the rest, from ``seed`` only."""
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
+    cut = min(len(data), max(1, round(fraction * len(data))))
+    return Subset(data, order[:cut]), Subset(data, order[cut:])
+
+
+def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str | Path | None,
+           console: Console | None, quiet: bool, extra: dict[str, Any] | None = None) -> RunContext:
+    if resume is not None:
+        run_dir = Path(resume)
+        info_path = run_dir / "run.json"
+        if not info_path.exists():
+            raise RunError(f"{run_dir} is not a run directory (no run.json); resume takes the folder a run created")
+        info = json.loads(info_path.read_text())
+        if info["command"] != command:
+            raise RunError(f"{run_dir} is a {info['command']} run; resume it with 'darts {info['command']} --resume'")
+        if (run_dir / "results.json").exists():
+            raise RunError(f"{run_dir} finished already (results.json exists); start a new run instead")
+        config = load_config(run_dir / "config.yaml")
+    else:
+        if config is None:
+            raise ValueError("a new run needs a configuration")
+        run_dir = new_run_dir(runs, f"{command}-{config.task}")
+        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
+        atomic_write_json(run_dir / "run.json", {
+            "command": command, "darts": darts.__version__, "torch": torch.__version__,
+            "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})})
+    log = RunLog(run_dir, console, quiet)
+    torch.manual_seed(config.seed)
+    data = load_data(config)
+    return RunContext(run_dir, log, config, data, resume is not None)
+
+
+def _common_callbacks(context: RunContext, loop, optimizer, console: Console | None, description: str) -> list[Callback]:
+    callbacks: list[Callback] = [
+        TerminateOnNonFinite(),
+        LRSchedule(make_scheduler(optimizer, loop.schedule, loop.epochs, loop.lr_min, loop.lr_gamma)),
+        MetricsLogger(context.run_dir, context.log),
+        Checkpoint(context.run_dir, context.log),
+    ]
+    if loop.grad_clip is not None:
+        callbacks.append(GradientClipping(loop.grad_clip))
+    if loop.patience:
+        callbacks.append(EarlyStopping(loop.patience, context.log))
+    if console is not None and not context.log.quiet:
+        callbacks.append(ProgressBar(console, description))
+    return callbacks
+
+
+def _fit(context: RunContext, trainer: Trainer) -> None:
+    if context.resumed:
+        checkpoint = context.run_dir / "checkpoint.pt"
+        if checkpoint.exists():
+            trainer.load_state_dict(load_checkpoint(context.run_dir))
+            context.log.event("resume", f"resumed {context.run_dir} after epoch {trainer.epoch}", epoch=trainer.epoch)
+        else:
+            context.log.event("resume", f"no checkpoint in {context.run_dir}: starting again from epoch 1", epoch=0)
+    try:
+        trainer.fit()
+    except NonFiniteLossError as error:
+        kept = f"the last good checkpoint (epoch {trainer.epoch}) stays in {context.run_dir}" if trainer.epoch \
+            else "no epoch finished, so there is no checkpoint"
+        context.log.event("error", f"stopped: {error}; {kept}", error=str(error))
+        raise RunError(f"{error}; {kept}") from error
+
+
+def _save_model(context: RunContext, model: torch.nn.Module) -> None:
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    atomic_write_bytes(context.run_dir / "model.pt", buffer.getvalue())
+
+
+def _monitor(loop, data: TaskData, validation: bool) -> str:
+    return loop.monitor or default_monitor(data.targets, validation)
+
+
+# --- search ------------------------------------------------------------------------------------------------
+def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: str | Path | None = None,
+           console: Console | None = None, quiet: bool = False) -> Path:
+    """Search the configured space on the task's training data (weights on one split, alphas on the other)."""
+    context = _start("search", config, runs, resume, console, quiet)
+    config, data, s = context.config, context.data, context.config.search
+    weight_split, alpha_split = split_dataset(data.train, s.split, config.seed)
+    network = build_search_network(config.model, data)
+    optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
+    architecture = Architecture(network, optimizer, loss, s.order, lr=s.arch_lr, betas=s.arch_betas,
+                                weight_decay=s.arch_weight_decay, radius=s.radius)
+    tracker = GenotypeTracker(context.run_dir)
+    callbacks = [ArchitectureStep(architecture, alpha_split, s.batch_size, config.seed), tracker,
+                 *_common_callbacks(context, s, optimizer, console, "search")]
+    trainer = Trainer(network, optimizer, loss, weight_split, s.batch_size, s.epochs, alpha_split, callbacks,
+                      config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
+    if not context.resumed:
+        context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order): "
+                          f"{sum(p.numel() for p in network.parameters()):,} weights, {len(weight_split)} examples "
+                          f"for the weights, {len(alpha_split)} for the alphas -> {context.run_dir}")
+    _fit(context, trainer)
+
+    final = network.genotype()
+    chosen = Genotype.from_dict(tracker.best["genotype"]) if s.genotype == "best" and tracker.best else final
+    chosen.save(context.run_dir / "genotype.json", overwrite=True)
+    _save_model(context, network)
+    _plot_search(context.run_dir, chosen, tracker.alphas, trainer.history)
+    last = trainer.history[-1]
+    results = {"command": "search", "task": config.task, "family": config.model.family, "epochs": trainer.epoch,
+               "monitor": trainer.monitor, "best": trainer.best, "final": last,
+               "genotype": s.genotype, "parameters": count_parameters(network)["model"],
+               "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
+    atomic_write_json(context.run_dir / "results.json", results)
+    context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
+    return context.run_dir
+
+
+def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history: list[dict]) -> None:
+    from darts.plots import plot_alpha_history, plot_genotype, plot_metrics
+
+    plot_genotype(genotype, run_dir / "genotype.png")
+    plot_alpha_history(alphas, run_dir / "alphas.png")
+    plot_metrics(history, run_dir / "metrics.png")
+
+
+# --- train -------------------------------------------------------------------------------------------------
+def train(config: RunConfig | None = None, genotype: str | Path | Genotype | None = None, runs: str | Path = "runs",
+          resume: str | Path | None = None, console: Console | None = None, quiet: bool = False) -> Path:
+    """Train the discrete network of ``genotype`` from scratch on the training data, then test it."""
+    if resume is None:
+        if genotype is None:
+            raise ValueError("train needs a genotype (a file or a registered name such as DARTS_V2)")
+        genotype = load_genotype(genotype)
+    source = genotype if isinstance(genotype, (str, Path)) else None
+    context = _start("train", config, runs, resume, console, quiet, {"genotype_source": str(source or "genotype")})
+    if resume is None:
+        genotype.save(context.run_dir / "genotype.json", overwrite=True)
+    genotype = load_genotype(context.run_dir / "genotype.json")
+    config, data, t = context.config, context.data, context.config.train
+    model = build_network(genotype, config.model, data, t.channels, t.layers)
+    if t.valid_fraction > 0:
+        train_split, valid_split = split_dataset(data.train, 1 - t.valid_fraction, config.seed)
+    else:
+        train_split, valid_split = data.train, None
+    optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
+    trainer = Trainer(model, optimizer, loss, train_split, t.batch_size, t.epochs, valid_split,
+                      _common_callbacks(context, t, optimizer, console, "train"), config.seed,
+                      _monitor(t, data, valid_split is not None))
+    parameters = count_parameters(model)
+    if not context.resumed:
+        context.log.event("start", f"train {genotype.family} genotype on {config.task}: {parameters['model']:,} "
+                          f"parameters, {len(train_split)} training examples -> {context.run_dir}")
+    _fit(context, trainer)
+
+    _save_model(context, model)
+    test = trainer.evaluate(data.test, "test_")
+    results = {"command": "train", "task": config.task, "family": genotype.family, "epochs": trainer.epoch,
+               "parameters": parameters, "test": test, "monitor": trainer.monitor, "best": trainer.best,
+               "final": trainer.history[-1], "baseline": _baseline(data),
+               "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
+    atomic_write_json(context.run_dir / "results.json", results)
+    from darts.plots import plot_genotype, plot_metrics
+
+    plot_genotype(genotype, context.run_dir / "genotype.png")
+    plot_metrics(trainer.history, context.run_dir / "metrics.png")
+    context.log.event("finish", "test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()), results=results)
+    if console is not None:
+        console.print(results_table("test results", test, results["baseline"]))
+    return context.run_dir
+
+
+def _baseline(data: TaskData) -> dict[str, float]:
+    """The majority-class accuracy of each classification target on the test split."""
+    labels: dict[str, list] = {}
+    for _, y in data.test:
+        for name, value in (y.items() if isinstance(y, dict) else [(data.targets[0].name, y)]):
+            labels.setdefault(name, []).append(value)
+    stacked = {name: torch.stack(values) for name, values in labels.items()}
+    return {f"majority_{name}_accuracy" if data.multi_task else "majority_accuracy": value
+            for name, value in majority_accuracy(data.targets, stacked).items()}
+
+
+def results_table(title: str, metrics: dict[str, float], baseline: dict[str, float] | None = None) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in {**metrics, **(baseline or {})}.items():
+        table.add_row(key, f"{value:.4f}")
+    return table
+
+
+# --- evaluate ----------------------------------------------------------------------------------------------
+def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, float]:
+    """Rebuild a finished run's model from its directory and measure it on the test split."""
+    run_dir = Path(run_dir)
+    for name in ("run.json", "config.yaml", "model.pt"):
+        if not (run_dir / name).exists():
+            raise RunError(f"{run_dir} has no {name}; evaluate takes the directory of a finished search or train run")
+    info = json.loads((run_dir / "run.json").read_text())
+    config = load_config(run_dir / "config.yaml")
+    torch.manual_seed(config.seed)
+    data = load_data(config)
+    if info["command"] == "train":
+        model = build_network(run_dir / "genotype.json", config.model, data, config.train.channels,
+                              config.train.layers)
+        batch_size, statistics = config.train.batch_size, "running"
+    else:
+        model, batch_size, statistics = build_search_network(config.model, data), config.search.batch_size, "batch"
+    model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.0), TaskLoss(data.targets, data.multi_task,
+                      config.task_weights), data.train, batch_size, 0, batch_norm_statistics=statistics)
+    metrics = trainer.evaluate(data.test, "test_")
+    atomic_write_json(run_dir / "evaluation.json", {"test": metrics, "baseline": _baseline(data)})
+    if console is not None:
+        console.print(results_table(f"{info['command']} run {run_dir.name}: test split", metrics, _baseline(data)))
+    return metrics
+
+
+# --- summary -----------------------------------------------------------------------------------------------
+def summary(config: RunConfig, genotype: str | Path | Genotype | None = None) -> dict[str, Any]:
+    """Parameters (auxiliary heads apart) and multiply-adds of the search network, or of a genotype's network."""
+    torch.manual_seed(config.seed)
+    data = load_data(config)
+    if genotype is None:
+        network, kind = build_search_network(config.model, data), "search supernet"
+        channels, layers = config.model.channels, config.model.layers
+    else:
+        genotype = load_genotype(genotype)
+        channels, layers = config.train.channels or config.model.channels, config.train.layers or config.model.layers
+        network, kind = build_network(genotype, config.model, data, channels, layers), "discrete network"
+    parameters = count_parameters(network)
+    example = data.example_input(1)
+    return {"network": kind, "family": genotype.family if genotype is not None else config.model.family,
+            "channels": channels, "layers": layers, "input_shape": list(example.shape[1:]),
+            "parameters": parameters["model"], "auxiliary_parameters": parameters["auxiliary"],
+            "multiply_adds": multiply_adds(network, example)}
+
+
+# --- quickstart --------------------------------------------------------------------------------------------
+def quickstart(runs: str | Path = "runs", console: Console | None = None, quiet: bool = False,
+               overrides: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """The README's first command: search with the ``motifs-quick`` preset, train the genotype, test it."""
+    config = load_config("motifs-quick", overrides or {})
+    search_dir = search(config, runs, console=console, quiet=quiet)
+    train_dir = train(config, search_dir / "genotype.json", runs, console=console, quiet=quiet)
+    if console is not None:
+        console.print(f"search run: {search_dir}\ntrain run:  {train_dir}\n"
+                      f"pictures: {search_dir}/genotype.png, {search_dir}/alphas.png, {train_dir}/metrics.png")
+    return search_dir, train_dir
