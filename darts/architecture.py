@@ -87,7 +87,6 @@ class Architecture:
         weight_ids = {id(w) for w in self.weights}
         if any(id(p) in weight_ids for group in self.optimizer.param_groups for p in group["params"]):
             raise ValueError("the alpha optimiser holds network weights; give it network.arch_parameters()")
-        self._groups = {id(p): group for group in weight_optimizer.param_groups for p in group["params"]}
         self._warned_optimizer = False
 
     # --- the public step -------------------------------------------------------------------------
@@ -147,9 +146,11 @@ class Architecture:
     def _virtual_step(self, weights: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]):
         """w' (detached, requiring grad) and per weight xi * c, where c is the gradient's coefficient in w'."""
         virtual, scales = [], []
+        # looked up on every call: optimizer.load_state_dict (a resumed run) replaces the group dicts
+        groups = {id(p): group for group in self.weight_optimizer.param_groups for p in group["params"]}
         with torch.no_grad():
             for w, g in zip(weights, grads):
-                group = self._groups.get(id(w))
+                group = groups.get(id(w))
                 if group is None:
                     raise ValueError("a network weight is not in the weight optimiser; give it network.parameters()")
                 xi = group["lr"] if self.xi is None else self.xi

@@ -237,14 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args, console)
     except (ConfigError, RegistryError, GenotypeError, FileExistsError, FileNotFoundError, ValueError) as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         return 2
     except RuntimeError as error:
         from darts.workflows import RunError
 
         if not isinstance(error, RunError):
             raise
-        Console(stderr=True).print(f"[red]run stopped:[/red] {error}", highlight=False)
+        Console(stderr=True).print(f"[red]run stopped:[/red] {error}", highlight=False, soft_wrap=True)
         return 1
 
 

@@ -43,4 +43,4 @@ class RunLog:
             with open(self.run_dir / "log.txt", "a", encoding="utf-8") as file:
                 file.write(f"{record['time']} {message}\n")
             if echo and self.console is not None and not self.quiet:
-                self.console.print(message, highlight=False)
+                self.console.print(message, highlight=False, soft_wrap=True)

@@ -14,7 +14,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from rich.console import Console
@@ -37,7 +37,11 @@ from darts.training.trainer import Callback, NonFiniteLossError, Trainer
 
 
 class RunError(RuntimeError):
-    """A run that stopped (non-finite loss) or cannot start (a finished run resumed, a wrong directory)."""
+    """A run that stopped: a non-finite loss."""
+
+
+class RunDirectoryError(ValueError):
+    """A folder that is not the run directory a command needs (not a run, another kind, finished already)."""
 
 
 @dataclass
@@ -69,12 +73,12 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
         run_dir = Path(resume)
         info_path = run_dir / "run.json"
         if not info_path.exists():
-            raise RunError(f"{run_dir} is not a run directory (no run.json); resume takes the folder a run created")
+            raise RunDirectoryError(f"{run_dir} is not a run directory (no run.json); resume takes the folder a run created")
         info = json.loads(info_path.read_text())
         if info["command"] != command:
-            raise RunError(f"{run_dir} is a {info['command']} run; resume it with 'darts {info['command']} --resume'")
+            raise RunDirectoryError(f"{run_dir} is a {info['command']} run; resume it with 'darts {info['command']} --resume'")
         if (run_dir / "results.json").exists():
-            raise RunError(f"{run_dir} finished already (results.json exists); start a new run instead")
+            raise RunDirectoryError(f"{run_dir} finished already (results.json exists); start a new run instead")
         config = load_config(run_dir / "config.yaml")
     else:
         if config is None:
@@ -135,8 +139,10 @@ def _monitor(loop, data: TaskData, validation: bool) -> str:
 
 # --- search ------------------------------------------------------------------------------------------------
 def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: str | Path | None = None,
-           console: Console | None = None, quiet: bool = False) -> Path:
-    """Search the configured space on the task's training data (weights on one split, alphas on the other)."""
+           console: Console | None = None, quiet: bool = False, callbacks: Sequence[Callback] = ()) -> Path:
+    """Search the configured space on the task's training data (weights on one split, alphas on the other).
+
+    ``callbacks`` are added to the built-in ones (their state is checkpointed too)."""
     context = _start("search", config, runs, resume, console, quiet)
     config, data, s = context.config, context.data, context.config.search
     weight_split, alpha_split = split_dataset(data.train, s.split, config.seed)
@@ -147,13 +153,15 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
                                 weight_decay=s.arch_weight_decay, radius=s.radius)
     tracker = GenotypeTracker(context.run_dir)
     callbacks = [ArchitectureStep(architecture, alpha_split, s.batch_size, config.seed), tracker,
-                 *_common_callbacks(context, s, optimizer, console, "search")]
+                 *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]
     trainer = Trainer(network, optimizer, loss, weight_split, s.batch_size, s.epochs, alpha_split, callbacks,
                       config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
     if not context.resumed:
+        weights = sum(p.numel() for p in network.parameters())
         context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order): "
-                          f"{sum(p.numel() for p in network.parameters()):,} weights, {len(weight_split)} examples "
-                          f"for the weights, {len(alpha_split)} for the alphas -> {context.run_dir}")
+                          f"{weights:,} weights, {len(weight_split)} examples for the weights, {len(alpha_split)} "
+                          f"for the alphas -> {context.run_dir}", weights=weights, weight_examples=len(weight_split),
+                          alpha_examples=len(alpha_split), run_dir=str(context.run_dir))
     _fit(context, trainer)
 
     final = network.genotype()
@@ -181,7 +189,8 @@ def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history:
 
 # --- train -------------------------------------------------------------------------------------------------
 def train(config: RunConfig | None = None, genotype: str | Path | Genotype | None = None, runs: str | Path = "runs",
-          resume: str | Path | None = None, console: Console | None = None, quiet: bool = False) -> Path:
+          resume: str | Path | None = None, console: Console | None = None, quiet: bool = False,
+          callbacks: Sequence[Callback] = ()) -> Path:
     """Train the discrete network of ``genotype`` from scratch on the training data, then test it."""
     if resume is None:
         if genotype is None:
@@ -201,12 +210,13 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
     optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
     trainer = Trainer(model, optimizer, loss, train_split, t.batch_size, t.epochs, valid_split,
-                      _common_callbacks(context, t, optimizer, console, "train"), config.seed,
+                      [*_common_callbacks(context, t, optimizer, console, "train"), *callbacks], config.seed,
                       _monitor(t, data, valid_split is not None))
     parameters = count_parameters(model)
     if not context.resumed:
         context.log.event("start", f"train {genotype.family} genotype on {config.task}: {parameters['model']:,} "
-                          f"parameters, {len(train_split)} training examples -> {context.run_dir}")
+                          f"parameters, {len(train_split)} training examples -> {context.run_dir}",
+                          parameters=parameters, train_examples=len(train_split), run_dir=str(context.run_dir))
     _fit(context, trainer)
 
     _save_model(context, model)
@@ -252,7 +262,7 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
     run_dir = Path(run_dir)
     for name in ("run.json", "config.yaml", "model.pt"):
         if not (run_dir / name).exists():
-            raise RunError(f"{run_dir} has no {name}; evaluate takes the directory of a finished search or train run")
+            raise RunDirectoryError(f"{run_dir} has no {name}; evaluate takes the directory of a finished search or train run")
     info = json.loads((run_dir / "run.json").read_text())
     config = load_config(run_dir / "config.yaml")
     torch.manual_seed(config.seed)

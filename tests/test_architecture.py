@@ -163,3 +163,21 @@ def test_optimisers_never_share_parameters():
     with pytest.raises(ValueError, match="alpha optimiser holds network weights"):
         Architecture(network, sgd(network), cross_entropy,
                      optimizer=torch.optim.Adam([*network.arch_parameters(), next(network.parameters())]))
+
+
+def test_the_virtual_step_follows_an_optimizer_state_loaded_later(problem):
+    """A resumed run loads the weight optimiser's state, which replaces its param groups (and their lr)."""
+    network = problem.network
+    weights = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9)
+    architecture = Architecture(network, weights, cross_entropy, order="exact")
+    state = weights.state_dict()
+    state["param_groups"][0]["lr"] = 0.02
+    weights.load_state_dict(state)
+    fresh = Architecture(network, torch.optim.SGD(network.parameters(), lr=0.02, momentum=0.9), cross_entropy,
+                         order="exact")
+    torch.manual_seed(1)  # the same dropout masks in both
+    got = architecture.hypergradient(problem.train, problem.val).total
+    torch.manual_seed(1)
+    expected = fresh.hypergradient(problem.train, problem.val).total
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)

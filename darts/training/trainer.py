@@ -84,14 +84,15 @@ def stream_seed(seed: int, epoch: int, stream: int, cycle: int = 0) -> int:
 class Trainer:
     """Trains ``model`` on ``train_data``, validating on ``valid_data`` after each epoch.
 
-    ``monitor`` names the metric that decides the best epoch (``val_accuracy``, ``val_loss``...);
+    ``monitor`` names the metric that decides the best epoch (``val_accuracy``, ``val_loss``...; by
+    default ``val_loss``, or ``train_loss`` without validation data);
     ``epoch_metrics`` of every finished epoch are kept in ``history``. ``batch_norm_statistics``:
     ``"running"`` (the usual eval mode) or ``"batch"`` (see :func:`batch_statistics`; for supernets).
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: TaskLoss, train_data: Dataset,
                  batch_size: int, epochs: int, valid_data: Dataset | None = None,
-                 callbacks: Sequence[Callback] = (), seed: int = 0, monitor: str = "val_loss",
+                 callbacks: Sequence[Callback] = (), seed: int = 0, monitor: str | None = None,
                  batch_norm_statistics: str = "running") -> None:
         if batch_norm_statistics not in ("running", "batch"):
             raise ValueError(f"batch_norm_statistics must be 'running' or 'batch', got {batch_norm_statistics!r}")
@@ -100,7 +101,7 @@ class Trainer:
         self.train_data, self.valid_data = train_data, valid_data
         self.batch_size, self.epochs, self.seed = batch_size, epochs, seed
         self.callbacks = sorted(callbacks, key=lambda c: c.order)
-        self.monitor = monitor
+        self.monitor = monitor or ("val_loss" if valid_data is not None else "train_loss")
         self.epoch = 0            # epochs completed
         self.global_step = 0      # weight steps completed
         self.history: list[dict[str, Any]] = []

@@ -1,0 +1,179 @@
+"""The training loop and its callbacks, checked against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from darts import Architecture, SearchNetwork
+from darts.data import DictTargetDataset
+from darts.models import count_parameters, multiply_adds
+from darts.tasks import Target
+from darts.training import (ArchitectureStep, Callback, EarlyStopping, GradientClipping, LRSchedule,
+                            MetricAccumulator, NonFiniteLossError, TaskLoss, TerminateOnNonFinite, Trainer,
+                            make_scheduler)
+from darts.training.trainer import HOOKS
+from darts.workflows import split_dataset
+
+LABEL = (Target("label", classes=3),)
+
+
+def linear_problem(samples: int = 64, features: int = 5):
+    inputs = torch.randn(samples, features)
+    labels = (inputs[:, 0] > 0).long() + (inputs[:, 1] > 0).long()
+    return nn.Linear(features, 3), TensorDataset(inputs, labels)
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.calls, self.lrs = [], []
+
+    def __getattr__(self, hook):
+        if hook not in HOOKS:
+            raise AttributeError(hook)
+        return lambda trainer: self.calls.append(hook) or (
+            self.lrs.append((trainer.epoch, trainer.optimizer.param_groups[0]["lr"])) if hook == "after_step" else None)
+
+
+def test_hooks_run_in_the_documented_order():
+    model, data = linear_problem(8)
+    recorder = Recorder()
+    Trainer(model, torch.optim.SGD(model.parameters(), 0.1), TaskLoss(LABEL, False), data, 4, 2,
+            callbacks=[recorder]).fit()
+    batch = ["before_batch", "after_loss", "after_backward", "after_step", "after_batch"]
+    epoch = ["before_epoch", *batch, *batch, "after_epoch"]
+    assert recorder.calls == ["before_fit", *epoch, *epoch, "after_fit"]
+
+
+def test_cosine_schedule_steps_per_epoch_never_per_batch():
+    model, data = linear_problem(64)
+    optimizer = torch.optim.SGD(model.parameters(), 0.1)
+    recorder, epochs = Recorder(), 5
+    Trainer(model, optimizer, TaskLoss(LABEL, False), data, 8, epochs,
+            callbacks=[recorder, LRSchedule(make_scheduler(optimizer, "cosine", epochs, lr_min=0.001))]).fit()
+    assert len(recorder.lrs) == epochs * 8
+    for epoch in range(epochs):
+        expected = 0.001 + 0.5 * (0.1 - 0.001) * (1 + math.cos(math.pi * epoch / epochs))
+        rates = [lr for e, lr in recorder.lrs if e == epoch]
+        assert len(rates) == 8 and rates == pytest.approx([expected] * 8), epoch
+
+
+def test_gradient_clipping_bounds_the_weight_gradient_norm():
+    model, data = linear_problem(16)
+    norms = []
+
+    class Norm(Callback):
+        order = 1  # after the clipping
+
+        def after_backward(self, trainer):
+            norms.append(float(torch.sqrt(sum((p.grad ** 2).sum() for p in trainer.model.parameters()))))
+
+    with torch.no_grad():
+        model.weight.mul_(100)
+    Trainer(model, torch.optim.SGD(model.parameters(), 0.0), TaskLoss(LABEL, False), data, 16, 1,
+            callbacks=[GradientClipping(0.5), Norm()]).fit()
+    assert norms and max(norms) <= 0.5 + 1e-6
+
+
+def test_the_alpha_step_draws_only_from_the_held_out_split():
+    torch.manual_seed(0)
+    inputs = torch.arange(40, dtype=torch.float32)[:, None, None].expand(40, 2, 6).clone()  # input encodes index
+    data = TensorDataset(inputs, torch.randint(0, 3, (40,)))
+    weight_split, held_out = split_dataset(data, 0.5, seed=3)
+    held_out_ids = {int(data[i][0][0, 0]) for i in held_out.indices}
+    network = SearchNetwork("conv1d", 2, 4, 3, layers=1, nodes=1)
+    optimizer = torch.optim.SGD(network.parameters(), 0.01)
+    architecture = Architecture(network, optimizer, F.cross_entropy, order="first")
+    seen = []
+    original = architecture.step
+
+    def spy(train_batch, val_batch):
+        seen.append(({int(v) for v in train_batch[0][:, 0, 0]}, {int(v) for v in val_batch[0][:, 0, 0]}))
+        return original(train_batch, val_batch)
+
+    architecture.step = spy
+    loss = TaskLoss(LABEL, False)
+    Trainer(network, optimizer, loss, weight_split, 5, 2, callbacks=[ArchitectureStep(architecture, held_out, 3)]).fit()
+    assert len(seen) == 8  # one alpha step per weight step
+    assert set(held_out.indices).isdisjoint(weight_split.indices)
+    for train_ids, val_ids in seen:
+        assert val_ids <= held_out_ids and not val_ids & train_ids
+
+
+def test_multi_task_loss_and_metrics_match_a_hand_computation():
+    targets = (Target("kind", classes=2), Target("size", "regression"))
+    loss = TaskLoss(targets, multi_task=True, weights={"kind": 3.0, "size": 1.0})
+    outputs = {"kind": torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), "size": torch.tensor([1.0, 2.0, 4.0])}
+    labels = {"kind": torch.tensor([0, 0, 0]), "size": torch.tensor([1.0, 1.0, 2.0])}
+    ce = -sum(math.log(math.exp(a) / (math.exp(a) + math.exp(b)))
+              for (a, b) in [(2.0, 0.0), (0.0, 1.0), (1.0, 0.0)]) / 3
+    mse = (0 + 1 + 4) / 3
+    assert float(loss(outputs, labels)) == pytest.approx((3 * ce + mse) / 4)
+    metrics = MetricAccumulator(loss)
+    metrics.update(outputs, labels)
+    result = metrics.compute("val_")
+    assert result["val_kind_accuracy"] == pytest.approx(2 / 3)
+    assert result["val_kind_macro_f1"] == pytest.approx((0.8 + 0.0) / 2)  # class 0: p=1, r=2/3; class 1: 0
+    assert result["val_size_mse"] == pytest.approx(mse)
+    mean = 4 / 3
+    assert result["val_size_r2"] == pytest.approx(1 - 5 / sum((y - mean) ** 2 for y in (1, 1, 2)))
+    metrics.reset()  # a new epoch starts from nothing
+    assert metrics.compute() == {}
+
+
+def test_single_and_multi_task_targets_train():
+    inputs = torch.randn(32, 4)
+    for data, multi in ((TensorDataset(inputs, (inputs[:, 0] > 0).long()), False),
+                        (DictTargetDataset(inputs, {"a": (inputs[:, 0] > 0).long(), "b": inputs[:, 1]}), True)):
+        targets = (Target("a", classes=2), Target("b", "regression")) if multi else (Target("a", classes=2),)
+        from darts.models import head_factory
+        from darts.tasks import TaskData
+
+        head = head_factory(TaskData(data, data, targets, multi, in_channels=4))(4)
+        history = Trainer(head, torch.optim.SGD(head.parameters(), 0.1), TaskLoss(targets, multi), data, 8, 3,
+                          valid_data=data, monitor="val_loss").fit()
+        assert history[-1]["val_loss"] < history[0]["val_loss"]
+        assert ("val_a_accuracy" in history[0]) == multi and "val_accuracy" in history[0]
+
+
+def test_task_weights_must_name_targets():
+    with pytest.raises(ValueError, match="task_weights names"):
+        TaskLoss((Target("a", classes=2), Target("b", classes=2)), True, {"c": 1.0})
+
+
+def test_early_stopping_after_patience_epochs_without_improvement():
+    model, data = linear_problem(16)
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.0), TaskLoss(LABEL, False), data, 8, 20,
+                      valid_data=data, callbacks=[EarlyStopping(3)], monitor="val_loss")
+    trainer.fit()
+    assert trainer.epoch == 4 and trainer.best["epoch"] == 1  # nothing learns at lr 0
+
+
+def test_a_nan_loss_stops_with_the_epoch_and_step():
+    model, data = linear_problem(32)
+    data.tensors[0][20] = float("nan")
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.1), TaskLoss(LABEL, False), data, 4, 3,
+                      callbacks=[TerminateOnNonFinite()])
+    with pytest.raises(NonFiniteLossError, match=r"non-finite training loss \(nan\) at epoch 1, step \d+ of 8"):
+        trainer.fit()
+
+
+def test_an_unknown_monitor_lists_the_metrics():
+    model, data = linear_problem(8)
+    with pytest.raises(ValueError, match="monitor 'val_acc' is not a metric of this run; known: train_loss"):
+        Trainer(model, torch.optim.SGD(model.parameters(), 0.1), TaskLoss(LABEL, False), data, 4, 1,
+                monitor="val_acc").fit()
+
+
+def test_multiply_adds_and_parameters_match_hand_counts():
+    conv = nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(40, 5))
+    assert multiply_adds(conv, torch.randn(1, 3, 10)) == 3 * 4 * 3 * 10 + 40 * 5
+    model = nn.Sequential()
+    model.add_module("body", nn.Linear(10, 5))
+    model.add_module("auxiliary_head", nn.Linear(5, 2))
+    assert count_parameters(model) == {"model": 55, "auxiliary": 12, "total": 67}

@@ -1,0 +1,167 @@
+"""End to end: search, train, evaluate and summary for every built-in family; run directories, resume
+after SIGKILL, reproducibility and NaN handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from darts.config import load_config
+from darts.genotype import load_genotype
+from darts.models import build_network
+from darts.training import Callback
+from darts.workflows import RunDirectoryError, RunError, evaluate, load_data, search, summary, train
+
+#: each family's quick preset, shrunk further so that the whole suite stays fast
+TINY = {
+    "motifs-quick": ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16",
+                     "--search.batch_size", "16", "--train.batch_size", "16"],
+    "digits-quick": ["--data.test_fraction", "0.85", "--model.channels", "4", "--search.batch_size", "32"],
+    "tabular-quick": ["--data.samples", "192", "--data.test_samples", "64", "--model.channels", "8"],
+    "keywords-quick": ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "5",
+                       "--model.nodes", "3"],
+}
+SHORT = ["--search.epochs", "2", "--train.epochs", "2"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny(preset: str, *extra: str):
+    return load_config(preset, [*TINY[preset], *SHORT, *extra])
+
+
+@pytest.mark.parametrize("preset", sorted(TINY))
+def test_search_train_evaluate_for_each_family(preset, tmp_path):
+    config = tiny(preset)
+    run = search(config, tmp_path)
+    expected = {"run.json", "config.yaml", "log.txt", "events.jsonl", "metrics.csv", "checkpoint.pt", "model.pt",
+                "results.json", "genotype.json", "genotype_best.json", "genotypes.jsonl", "alphas.jsonl",
+                "genotype.png", "alphas.png", "metrics.png"}
+    assert expected <= {p.name for p in run.iterdir()}
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert list(metrics["epoch"]) == [1, 2] and metrics["val_loss"].notna().all()
+    alphas = [json.loads(line) for line in (run / "alphas.jsonl").read_text().splitlines()]
+    assert [a["epoch"] for a in alphas] == [1, 2]
+    for weights in alphas[-1]["weights"].values():  # rows are softmax(alpha): they sum to one
+        assert torch.allclose(torch.tensor(weights).sum(-1), torch.ones(len(weights)), atol=1e-5)
+    genotype = load_genotype(run / "genotype.json")
+    assert genotype.family == config.model.family
+    assert all((run / name).read_bytes().startswith(PNG) for name in ("genotype.png", "alphas.png", "metrics.png"))
+    events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert events[0] == "start" and events.count("epoch") == 2 and events[-1] == "finish"
+
+    trained = train(config, run / "genotype.json", tmp_path)
+    results = json.loads((trained / "results.json").read_text())
+    assert results["parameters"]["model"] == sum(
+        p.numel() for p in build_network(genotype, config.model, load_data(config)).parameters())
+    assert results["test"]["test_loss"] > 0
+    assert evaluate(trained) == pytest.approx(results["test"])  # the saved model gives the same figures
+    assert evaluate(run)["test_loss"] > 0
+
+
+def test_multi_task_search_reports_every_target(tmp_path):
+    run = search(tiny("tabular-quick", "--task_weights", "{group: 2.0, response: 1.0}"), tmp_path)
+    columns = set(pd.read_csv(run / "metrics.csv").columns)
+    assert {"val_group_accuracy", "val_group_macro_f1", "val_response_mse", "val_response_r2",
+            "val_accuracy", "val_loss"} <= columns
+
+
+def test_same_seed_same_genotype_and_metrics(tmp_path):
+    runs = [search(tiny("motifs-quick"), tmp_path / str(i)) for i in range(2)]
+    assert runs[0] != runs[1]
+    tables = [pd.read_csv(run / "metrics.csv").drop(columns="seconds") for run in runs]
+    pd.testing.assert_frame_equal(*tables, check_exact=True)
+    assert (runs[0] / "genotype.json").read_text() == (runs[1] / "genotype.json").read_text()
+    other = search(tiny("motifs-quick", "--seed", "1"), tmp_path / "other")
+    assert not pd.read_csv(other / "metrics.csv").drop(columns="seconds").equals(tables[0])
+
+
+def test_every_run_gets_its_own_directory_and_finished_runs_are_not_resumed(tmp_path):
+    config = tiny("tabular-quick", "--search.epochs", "1")
+    first, second = search(config, tmp_path), search(config, tmp_path)
+    assert first != second and first.parent == second.parent == tmp_path
+    with pytest.raises(RunDirectoryError, match="finished already"):
+        search(resume=first)
+    with pytest.raises(RunDirectoryError, match="is a search run; resume it with 'darts search --resume'"):
+        train(resume=first)
+    with pytest.raises(RunDirectoryError, match="not a run directory"):
+        search(resume=tmp_path)
+
+
+class PoisonLoss(Callback):
+    """Turns the training loss into NaN at one step, as a diverging run would."""
+
+    order = -1
+
+    def __init__(self, epoch: int, step: int) -> None:
+        self.epoch, self.step = epoch, step
+
+    def after_loss(self, trainer) -> None:
+        if (trainer.epoch + 1, trainer.batch_index + 1) == (self.epoch, self.step):
+            trainer.loss = trainer.loss * float("nan")
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = tiny("motifs-quick", "--search.epochs", "3")
+    with pytest.raises(RunError, match=r"non-finite training loss \(nan\) at epoch 2, step 2 of 3; the last good "
+                                       r"checkpoint \(epoch 1\) stays"):
+        search(config, tmp_path, callbacks=[PoisonLoss(epoch=2, step=2)])
+    (run,) = tmp_path.iterdir()
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == 1 and all(torch.isfinite(v).all() for v in checkpoint["model"].values()
+                                            if v.is_floating_point())
+    assert not (run / "results.json").exists()
+    assert "stopped: non-finite training loss (nan) at epoch 2, step 2" in (run / "log.txt").read_text()
+    search(resume=run)  # the run goes on from its last good epoch
+    assert json.loads((run / "results.json").read_text())["epochs"] == 3
+
+
+def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "darts", *arguments], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
+    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "4",
+               "--quiet"]
+    reference = _darts(*options, "--runs", str(tmp_path / "reference"))
+    killed = _darts(*options, "--runs", str(tmp_path / "killed"))
+    events, deadline = None, time.monotonic() + 120
+    while time.monotonic() < deadline and killed.poll() is None:
+        found = list((tmp_path / "killed").glob("*/events.jsonl"))
+        if found and '"event": "checkpoint"' in found[0].read_text():
+            events = found[0]
+            break
+        time.sleep(0.02)
+    assert events is not None, "the search never wrote its first checkpoint"
+    killed.send_signal(signal.SIGKILL)  # during epoch 2: the checkpoint of epoch 1 is on disk
+    assert killed.wait() == -signal.SIGKILL
+    run = events.parent
+    assert not (run / "results.json").exists()
+    resumed = _darts("search", "--resume", str(run), "--quiet")
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    assert reference.wait(timeout=300) == 0, reference.stdout.read()
+    (original,) = (tmp_path / "reference").iterdir()
+    for name in ("genotype.json", "genotypes.jsonl", "alphas.jsonl"):
+        assert (run / name).read_text() == (original / name).read_text(), name
+    pd.testing.assert_frame_equal(pd.read_csv(run / "metrics.csv").drop(columns="seconds"),
+                                  pd.read_csv(original / "metrics.csv").drop(columns="seconds"), check_exact=True)
+    assert "resumed" in (run / "log.txt").read_text()
+
+
+def test_summary_counts_the_discrete_network_of_a_genotype():
+    config = load_config("digits-quick", ["--train.channels", "36", "--train.layers", "20"])
+    figures = summary(config, "DARTS_V2")
+    network = build_network("DARTS_V2", config.model, load_data(config), 36, 20)
+    assert figures["parameters"] == sum(p.numel() for p in network.parameters())
+    assert figures["input_shape"] == [1, 8, 8] and figures["multiply_adds"] > figures["parameters"]
+    assert summary(config)["network"] == "search supernet"
