@@ -7,6 +7,7 @@ as a dict). The built-in tasks run with no files; others register with :func:`re
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -94,15 +95,17 @@ def register_task(task: Task | type[Task]) -> Task:
     return task
 
 
-def get_task(name: str) -> Task:
-    from darts.tasks import builtin  # noqa: F401 - registers the built-in tasks
+def _register_builtin() -> None:
+    importlib.import_module("darts.tasks.builtin")  # its classes register themselves
 
+
+def get_task(name: str) -> Task:
+    _register_builtin()
     if name not in _TASKS:
         raise UnknownNameError(unknown_name_message("task", name, _TASKS))
     return _TASKS[name]
 
 
 def task_names() -> list[str]:
-    from darts.tasks import builtin  # noqa: F401
-
+    _register_builtin()
     return sorted(_TASKS)
