@@ -148,8 +148,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser, runs: bool = True) ->
                                                             "(with its saved configuration)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines (for logs and "
                                                                  "CI); everything still goes to the run's log files")
-    parser.epilog = CONFIG_EPILOG.format(presets=", ".join(preset_names())) + "\n  ".join(schema_help()) + \
-        "\n  --data.* : the options of the task (see the presets)"
+    parser.epilog = CONFIG_EPILOG.format(presets=", ".join(preset_names())) + "\n  ".join(schema_help())
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -182,7 +182,9 @@ def load_config(source: str | os.PathLike | dict, overrides: dict[str, Any] | Se
     family = config.model.family or task.family
     from darts.plugins import get_registry
 
-    get_registry().family(family)  # an unknown family fails here, with suggestions
+    get_registry().family(family)  # an unknown family or primitive fails here, with suggestions
+    if config.model.primitives is not None:
+        get_registry().resolve(family, config.model.primitives)
     config.model.family = family
     return config
 
@@ -224,10 +226,19 @@ def schema_help(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[st
     lines = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
+        if model is RunConfig and name == "data":
+            from darts.tasks import get_task, task_names
+
+            for task in task_names():
+                lines += [f"[task {task}] " + line for line in schema_help(get_task(task).Options, "data.")]
+            continue
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             lines += schema_help(annotation, f"{prefix}{name}.")
             continue
-        kind = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+        if get_origin(annotation) is Literal:
+            kind = "one of " + ", ".join(map(str, get_args(annotation)))
+        else:
+            kind = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
         default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
         lines.append(f"--{prefix}{name} ({kind}, {default}): {field.description or ''}")
     return lines

@@ -46,13 +46,35 @@ class RunDirectoryError(ValueError):
 
 @dataclass
 class RunContext:
-    """What every run starts from: its directory, log, configuration and data."""
+    """What every run starts from: its configuration and data, then its directory and log.
 
-    run_dir: Path
-    log: RunLog
+    A new run's directory is created by :meth:`open`, once the network is built, so that a configuration
+    that fails there leaves no empty run behind.
+    """
+
+    command: str
     config: RunConfig
     data: TaskData
-    resumed: bool
+    console: Console | None
+    quiet: bool
+    run_dir: Path | None = None
+    log: RunLog | None = None
+    runs: Path | None = None
+    extra: dict[str, Any] | None = None
+
+    @property
+    def resumed(self) -> bool:
+        return self.runs is None
+
+    def open(self) -> None:
+        if self.run_dir is None:
+            self.run_dir = new_run_dir(self.runs, f"{self.command}-{self.config.task}")
+            atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
+            atomic_write_json(self.run_dir / "run.json", {
+                "command": self.command, "darts": darts.__version__, "torch": torch.__version__,
+                "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                **(self.extra or {})})
+        self.log = RunLog(self.run_dir, self.console, self.quiet)
 
 
 def load_data(config: RunConfig) -> TaskData:
@@ -80,18 +102,16 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
         if (run_dir / "results.json").exists():
             raise RunDirectoryError(f"{run_dir} finished already (results.json exists); start a new run instead")
         config = load_config(run_dir / "config.yaml")
-    else:
-        if config is None:
-            raise ValueError("a new run needs a configuration")
-        run_dir = new_run_dir(runs, f"{command}-{config.task}")
-        atomic_write_text(run_dir / "config.yaml", config.to_yaml())
-        atomic_write_json(run_dir / "run.json", {
-            "command": command, "darts": darts.__version__, "torch": torch.__version__,
-            "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})})
-    log = RunLog(run_dir, console, quiet)
+    elif config is None:
+        raise ValueError("a new run needs a configuration")
     torch.manual_seed(config.seed)
-    data = load_data(config)
-    return RunContext(run_dir, log, config, data, resume is not None)
+    context = RunContext(command, config, load_data(config), console, quiet, extra=extra)
+    if resume is not None:
+        context.run_dir = Path(resume)
+        context.open()
+    else:
+        context.runs = Path(runs)
+    return context
 
 
 def _common_callbacks(context: RunContext, loop, optimizer, console: Console | None, description: str) -> list[Callback]:
@@ -151,6 +171,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
     architecture = Architecture(network, optimizer, loss, s.order, lr=s.arch_lr, betas=s.arch_betas,
                                 weight_decay=s.arch_weight_decay, radius=s.radius)
+    context.open()
     tracker = GenotypeTracker(context.run_dir)
     callbacks = [ArchitectureStep(architecture, alpha_split, s.batch_size, config.seed), tracker,
                  *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]
@@ -198,11 +219,13 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
         genotype = load_genotype(genotype)
     source = genotype if isinstance(genotype, (str, Path)) else None
     context = _start("train", config, runs, resume, console, quiet, {"genotype_source": str(source or "genotype")})
-    if resume is None:
-        genotype.save(context.run_dir / "genotype.json", overwrite=True)
-    genotype = load_genotype(context.run_dir / "genotype.json")
+    if resume is not None:
+        genotype = load_genotype(context.run_dir / "genotype.json")
     config, data, t = context.config, context.data, context.config.train
     model = build_network(genotype, config.model, data, t.channels, t.layers)
+    context.open()
+    if resume is None:
+        genotype.save(context.run_dir / "genotype.json", overwrite=True)
     if t.valid_fraction > 0:
         train_split, valid_split = split_dataset(data.train, 1 - t.valid_fraction, config.seed)
     else:

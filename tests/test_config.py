@@ -49,6 +49,8 @@ def test_unknown_task_and_family_suggest_the_closest():
         load_config({"task": "motif"})
     with pytest.raises(UnknownNameError, match="did you mean 'conv1d'"):
         load_config({"task": "motifs", "model": {"family": "conv_1d"}})
+    with pytest.raises(UnknownNameError, match="did you mean 'sep_conv_3'"):
+        load_config({"task": "motifs", "model": {"primitives": ["sep_conv3", "max_pool_3"]}})
 
 
 @pytest.mark.parametrize("text, expected", [

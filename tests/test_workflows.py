@@ -176,3 +176,18 @@ def test_summary_counts_the_discrete_network_of_a_genotype():
     assert figures["parameters"] == 3_349_342 - 2 * (3 * 36) * 3 * 3
     assert figures["input_shape"] == [1, 8, 8] and figures["multiply_adds"] > figures["parameters"]
     assert summary(config)["network"] == "search supernet"
+
+
+def test_token_inputs_feed_a_conv1d_search_through_an_embedding(tmp_path):
+    config = tiny("keywords-quick", "--model.family", "conv1d", "--model.channels", "4", "--model.layers", "2",
+                  "--model.embedding_dim", "6", "--search.epochs", "1")
+    run = search(config, tmp_path)
+    assert load_genotype(run / "genotype.json").family == "conv1d"
+
+
+def test_a_space_that_does_not_fit_the_task_fails_before_any_run_directory_exists(tmp_path):
+    with pytest.raises(ValueError, match="family 'recurrent' reads token ids"):
+        search(tiny("motifs-quick", "--model.family", "recurrent"), tmp_path / "runs")
+    with pytest.raises(ValueError, match="multiplier"):
+        search(tiny("motifs-quick", "--model.multiplier", "5"), tmp_path / "runs")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())

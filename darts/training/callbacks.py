@@ -214,7 +214,7 @@ class ProgressBar(Callback):
 
     def before_epoch(self, trainer: "Trainer") -> None:
         self.loss_sum, self.correct, self.seen = 0.0, 0, 0
-        self.progress.reset(self.batches, total=trainer.batches, description=f"  epoch {trainer.epoch + 1}")
+        self.progress.reset(self.batches, total=trainer.batches, description=f"  epoch {trainer.epoch + 1}", figures="")
 
     def after_batch(self, trainer: "Trainer") -> None:
         _, targets = trainer.batch
