@@ -21,50 +21,57 @@ def _pyplot():
 
 
 def plot_genotype(genotype: Genotype, path: str | Path) -> Path:
-    """One diagram per cell type: inputs on the left, intermediate nodes, the output on the right;
+    """One diagram per cell type: inputs on the left, intermediate nodes in a zigzag, the output on the right;
     each edge labelled with its primitive."""
     plt = _pyplot()
     cells = list(genotype.cells.items())
-    width = max(len(cell.nodes) for _, cell in cells) + 3
-    figure, axes = plt.subplots(len(cells), 1, figsize=(1.9 * width, 3.4 * len(cells)), squeeze=False)
+    longest = max(len(cell.nodes) for _, cell in cells)
+    figure, axes = plt.subplots(len(cells), 1, figsize=(1.5 * longest + 4, 3.6 * len(cells)), squeeze=False)
     for axis, (name, cell) in zip(axes[:, 0], cells):
         labels = [f"${label}$" for label in INPUT_LABELS.get(cell.inputs, [f"in {i}" for i in range(cell.inputs)])]
         labels += [str(i) for i in range(len(cell.nodes))]
-        positions = {i: (0.0, 0.3 + 0.4 * i) for i in range(cell.inputs)}
+        positions = {i: (0.0, 2.4 - 1.8 * i) if cell.inputs > 1 else (0.0, 1.5) for i in range(cell.inputs)}
         for i in range(len(cell.nodes)):
-            positions[cell.inputs + i] = (1.0 + i, 0.15 + 0.7 * ((i % 2 == 0) ^ (i % 4 >= 2)))
+            positions[cell.inputs + i] = (2.0 + 1.6 * i, 3.0 if i % 2 == 0 else 0.0)
         output = len(positions)
-        positions[output] = (len(cell.nodes) + 1.0, 0.5)
+        positions[output] = (2.0 + 1.6 * len(cell.nodes) + 0.8, 1.5)
+        labels.append(OUTPUT_LABELS.get(cell.inputs, "out"))
+        points = list(positions.values())
         for node, genes in enumerate(cell.nodes):
             for k, (primitive, source) in enumerate(genes):
-                _edge(axis, positions[source], positions[cell.inputs + node], primitive, 0.15 + 0.15 * k, "black")
+                points.append(_edge(axis, positions[source], positions[cell.inputs + node], primitive,
+                                    (0.12 if k == 0 else -0.12), "black"))
         for state in cell.concat:
-            _edge(axis, positions[state], positions[output], "", 0.05, "0.6")
+            _edge(axis, positions[state], positions[output], "", 0.0, "0.65")
         for index, (x, y) in positions.items():
-            label = OUTPUT_LABELS.get(cell.inputs, "out") if index == output else labels[index]
             colour = "#9ecae1" if index < cell.inputs else "#fdd49e" if index == output else "#c7e9c0"
-            axis.text(x, y, label.replace("\n(", "\n("), ha="center", va="center", fontsize=10, zorder=3,
+            axis.text(x, y, labels[index], ha="center", va="center", fontsize=10, zorder=3,
                       bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "0.3"})
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        axis.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
+        axis.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
+        axis.set_aspect("equal")
         axis.set_title(f"{genotype.family}: {name} cell")
-        axis.set_xlim(-0.6, len(cell.nodes) + 1.6)
-        axis.set_ylim(-0.15, 1.15)
         axis.axis("off")
     figure.tight_layout()
     return _save(figure, path)
 
 
-def _edge(axis, start, end, label: str, bend: float, colour: str) -> None:
+def _edge(axis, start, end, label: str, bend: float, colour: str) -> tuple[float, float]:
+    """An arrow bent by ``bend`` (matplotlib's arc3), its label at the middle of the arc; returns that point.
+
+    The axes have an equal aspect, so the arc's control point is the same in data and display coordinates.
+    """
     from matplotlib.patches import FancyArrowPatch
 
-    arrow = FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>", mutation_scale=12,
-                            color=colour, shrinkA=14, shrinkB=14, zorder=1)
-    axis.add_patch(arrow)
+    axis.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>",
+                                   mutation_scale=12, color=colour, shrinkA=14, shrinkB=14, zorder=1))
+    (x0, y0), (x1, y1) = start, end
+    middle = ((x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2)
     if label:
-        (x0, y0), (x1, y1) = start, end
-        # the midpoint of the arc, shifted off the straight line by the bend
-        mx, my = (x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2
-        axis.text(mx, my, label, fontsize=7, ha="center", va="center", color="darkred", zorder=2,
-                  bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        axis.text(*middle, label, fontsize=7, ha="center", va="center", color="darkred", zorder=2,
+                  bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
+    return middle
 
 
 def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> Path:

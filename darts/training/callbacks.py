@@ -185,7 +185,7 @@ class MetricsLogger(Callback):
         frame = pd.DataFrame(trainer.history)
         atomic_write_text(self.run_dir / "metrics.csv", frame.to_csv(index=False, float_format="%.6g"))
         m = trainer.epoch_metrics
-        shown = [k for k in m if k not in ("epoch",) and not k.startswith(("train_", "val_"))
+        shown = [k for k in m if k not in ("epoch", "seconds_per_step") and not k.startswith(("train_", "val_"))
                  or k in ("train_loss", "val_loss", trainer.monitor)]
         summary = ", ".join(f"{k} {m[k]:.4g}" for k in shown if isinstance(m[k], float))
         star = " *" if trainer.improved else ""
@@ -220,9 +220,13 @@ class ProgressBar(Callback):
         _, targets = trainer.batch
         self.loss_sum += float(trainer.loss.detach())
         figures = f"loss {self.loss_sum / (trainer.batch_index + 1):.4f}"
-        if isinstance(trainer.outputs, torch.Tensor) and trainer.outputs.dim() == 2:
-            self.correct += int((trainer.outputs.argmax(1) == targets).sum())
-            self.seen += len(targets)
+        outputs = trainer.outputs if isinstance(trainer.outputs, dict) else {"": trainer.outputs}
+        targets = targets if isinstance(targets, dict) else {"": targets}
+        for name, output in outputs.items():  # classification heads: (batch, classes) logits
+            if output.dim() == 2 and not targets[name].is_floating_point():
+                self.correct += int((output.argmax(1) == targets[name]).sum())
+                self.seen += len(targets[name])
+        if self.seen:
             figures += f"  acc {self.correct / self.seen:.3f}"
         self.progress.update(self.batches, advance=1, figures=figures)
 

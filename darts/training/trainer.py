@@ -27,6 +27,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from darts.training.objective import MetricAccumulator, TaskLoss, higher_is_better
 
+#: epoch figures that measure time, not learning (they differ between identical runs)
+TIMING = ("seconds", "seconds_per_step")
+
 HOOKS = ("before_fit", "before_epoch", "before_batch", "after_loss", "after_backward", "after_step",
          "after_batch", "after_epoch", "after_fit")
 
@@ -154,7 +157,8 @@ class Trainer:
         self.epoch_metrics = {"epoch": self.epoch, **self.metrics.compute("train_")}
         if self.valid_data is not None and len(self.valid_data):
             self.epoch_metrics.update(self.evaluate(self.valid_data, "val_"))
-        self.epoch_metrics.update(lr=lr, seconds=round(time.perf_counter() - start, 3))
+        seconds = time.perf_counter() - start
+        self.epoch_metrics.update(lr=lr, seconds=round(seconds, 3), seconds_per_step=seconds / max(1, self.batches))
         self._track_best()
         self.history.append(self.epoch_metrics)
         self.call("after_epoch")
@@ -173,7 +177,7 @@ class Trainer:
 
     def _track_best(self) -> None:
         if self.monitor not in self.epoch_metrics:
-            known = ", ".join(k for k in self.epoch_metrics if k not in ("epoch", "lr", "seconds"))
+            known = ", ".join(k for k in self.epoch_metrics if k not in ("epoch", "lr", *TIMING))
             raise ValueError(f"monitor {self.monitor!r} is not a metric of this run; known: {known}")
         value = self.epoch_metrics[self.monitor]
         best = None if self.best is None else self.best["value"]
