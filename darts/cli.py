@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     if not args.resume and not args.genotype:
         raise ConfigError("train needs --genotype FILE|NAME (a genotype.json, e.g. from a search, or DARTS_V2)")
     run_dir = train(None if args.resume else _config(args), args.genotype, args.runs, args.resume, console,
-                    args.quiet)
+                    args.quiet, genotype_family=args.genotype_family)
     console.print(f"training finished: {run_dir}")
     return 0
 
@@ -111,7 +111,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 def cmd_summary(args: argparse.Namespace, console: Console) -> int:
     from darts.workflows import summary
 
-    figures = summary(_config(args), args.genotype)
+    figures = summary(_config(args), args.genotype, args.genotype_family)
     if args.json:
         console.print_json(json.dumps(figures))
         return 0
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(train)
     train.add_argument("--genotype", metavar="FILE|NAME", help="genotype JSON file or registered name (required "
                                                                "unless --resume)")
+    train.add_argument("--genotype-family", metavar="FAMILY", help="use the genotype's cells in another family "
+                                                                   "with the same primitives (e.g. DARTS_V2 as conv1d)")
     train.set_defaults(run=cmd_train)
 
     evaluate = command("evaluate", "evaluate a finished run's model on the test split",
@@ -186,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "counts) and multiply-adds per example.")
     _add_config_arguments(summary, runs=False)
     summary.add_argument("--genotype", metavar="FILE|NAME", help="summarise this genotype's discrete network")
+    summary.add_argument("--genotype-family", metavar="FAMILY", help="use the genotype's cells in another family "
+                                                                     "with the same primitives")
     summary.add_argument("--json", action="store_true", help="print machine-readable JSON")
     summary.set_defaults(run=cmd_summary)
 
@@ -238,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RegistryError, GenotypeError, FileExistsError, FileNotFoundError, ValueError) as error:
         Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[red]interrupted[/red]", highlight=False)
+        return 130
     except RuntimeError as error:
         from darts.workflows import RunError
 

@@ -86,8 +86,23 @@ def _tokens_for_recurrent(data: TaskData, family: str) -> int:
     return data.vocab_size
 
 
+def check_family_fits(family: str, data: TaskData, what: str = "family") -> None:
+    """A feedforward family must match the inputs' spatial dimensions (token ids count as one, a sequence)."""
+    fam = get_registry().family(family)
+    if fam.cell == "recurrent":
+        _tokens_for_recurrent(data, family)
+        return
+    dims = 1 if data.vocab_size is not None else data.example_input(1).dim() - 2
+    if dims != fam.spatial_dims:
+        fitting = [f.name for f in map(get_registry().family, get_registry().family_names)
+                   if f.cell == "feedforward" and f.spatial_dims == dims]
+        raise ValueError(f"{what} {family!r} works on inputs with {fam.spatial_dims} spatial dimension(s), but "
+                         f"this task's inputs have {dims}; families that fit: {', '.join(fitting) or '(none)'}")
+
+
 def build_search_network(model: ModelConfig, data: TaskData):
     """The DARTS supernet of ``model`` for ``data``'s inputs and targets."""
+    check_family_fits(model.family, data)
     head = head_factory(data)
     if _is_recurrent(model.family):
         return RecurrentSearchNetwork(_tokens_for_recurrent(data, model.family), model.embedding_dim,
@@ -103,6 +118,7 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
                   layers: int | None = None) -> nn.Module:
     """The discrete network of ``genotype`` (a file, a name or a Genotype) for ``data``, to train from scratch."""
     genotype = load_genotype(genotype)
+    check_family_fits(genotype.family, data, what="the genotype's family")
     model = model.model_copy(update={"family": genotype.family})
     head = head_factory(data)
     if _is_recurrent(genotype.family):

@@ -140,6 +140,11 @@ def _fit(context: RunContext, trainer: Trainer) -> None:
             context.log.event("resume", f"no checkpoint in {context.run_dir}: starting again from epoch 1", epoch=0)
     try:
         trainer.fit()
+    except KeyboardInterrupt:
+        where = f"after epoch {trainer.epoch}" if trainer.epoch else "before the first checkpoint"
+        context.log.event("interrupted", f"interrupted during epoch {trainer.epoch + 1}; resume {where} with "
+                          f"'darts {context.command} --resume {context.run_dir}'", epoch=trainer.epoch)
+        raise
     except NonFiniteLossError as error:
         kept = f"the last good checkpoint (epoch {trainer.epoch}) stays in {context.run_dir}" if trainer.epoch \
             else "no epoch finished, so there is no checkpoint"
@@ -211,12 +216,15 @@ def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history:
 # --- train -------------------------------------------------------------------------------------------------
 def train(config: RunConfig | None = None, genotype: str | Path | Genotype | None = None, runs: str | Path = "runs",
           resume: str | Path | None = None, console: Console | None = None, quiet: bool = False,
-          callbacks: Sequence[Callback] = ()) -> Path:
-    """Train the discrete network of ``genotype`` from scratch on the training data, then test it."""
+          callbacks: Sequence[Callback] = (), genotype_family: str | None = None) -> Path:
+    """Train the discrete network of ``genotype`` from scratch on the training data, then test it.
+
+    ``genotype_family`` re-targets the genotype to another family with the same primitive names (for
+    example DARTS_V2, a conv2d genotype, on 1D inputs with ``conv1d``)."""
     if resume is None:
         if genotype is None:
             raise ValueError("train needs a genotype (a file or a registered name such as DARTS_V2)")
-        genotype = load_genotype(genotype)
+        genotype = _load_genotype(genotype, genotype_family)
     source = genotype if isinstance(genotype, (str, Path)) else None
     context = _start("train", config, runs, resume, console, quiet, {"genotype_source": str(source or "genotype")})
     if resume is not None:
@@ -257,6 +265,11 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
     if console is not None:
         console.print(results_table("test results", test, results["baseline"]))
     return context.run_dir
+
+
+def _load_genotype(source: str | Path | Genotype, family: str | None) -> Genotype:
+    genotype = load_genotype(source)
+    return genotype if family is None else load_genotype(genotype.with_family(family))
 
 
 def _baseline(data: TaskData) -> dict[str, float]:
@@ -307,7 +320,8 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
 
 
 # --- summary -----------------------------------------------------------------------------------------------
-def summary(config: RunConfig, genotype: str | Path | Genotype | None = None) -> dict[str, Any]:
+def summary(config: RunConfig, genotype: str | Path | Genotype | None = None,
+            genotype_family: str | None = None) -> dict[str, Any]:
     """Parameters (auxiliary heads apart) and multiply-adds of the search network, or of a genotype's network."""
     torch.manual_seed(config.seed)
     data = load_data(config)
@@ -315,7 +329,7 @@ def summary(config: RunConfig, genotype: str | Path | Genotype | None = None) ->
         network, kind = build_search_network(config.model, data), "search supernet"
         channels, layers = config.model.channels, config.model.layers
     else:
-        genotype = load_genotype(genotype)
+        genotype = _load_genotype(genotype, genotype_family)
         channels, layers = config.train.channels or config.model.channels, config.train.layers or config.model.layers
         network, kind = build_network(genotype, config.model, data, channels, layers), "discrete network"
     parameters = count_parameters(network)

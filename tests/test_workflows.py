@@ -192,3 +192,13 @@ def test_a_space_that_does_not_fit_the_task_fails_before_any_run_directory_exist
     with pytest.raises(ValueError, match="multiplier"):
         search(tiny("motifs-quick", "--model.multiplier", "5"), tmp_path / "runs")
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_a_genotype_of_another_dimension_is_refused_or_retargeted(tmp_path):
+    config = tiny("motifs-quick", "--train.epochs", "1", "--train.channels", "4", "--train.layers", "2")
+    with pytest.raises(ValueError, match="'conv2d' works on inputs with 2 spatial dimension.*have 1; families "
+                                         "that fit: conv1d"):
+        train(config, "DARTS_V2", tmp_path)
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())
+    run = train(config, "DARTS_V2", tmp_path, genotype_family="conv1d")
+    assert load_genotype(run / "genotype.json").family == "conv1d"
