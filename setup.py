@@ -24,6 +24,7 @@ setup(
         "pyyaml>=6",
         "pydantic>=2.5",
         "matplotlib>=3.7",
+        "tabulate>=0.9",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={

@@ -11,7 +11,7 @@ from typing import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from darts.config import ConfigError, load_config, parse_overrides, preset_names, schema_help
+from darts.config import ConfigError, candle_overrides, load_config, parse_overrides, preset_names, schema_help
 from darts.genotype import GenotypeError, load_genotype
 from darts.plugins import get_registry
 from darts.registry import RegistryError
@@ -69,10 +69,16 @@ def cmd_genotype_plot(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, console: Console | None = None):
     if args.config is None:
         raise ConfigError("give a CONFIG (a YAML file or a preset: " + ", ".join(preset_names()) + ")")
-    return load_config(args.config, parse_overrides(args.overrides))
+    overrides: dict = {}
+    if getattr(args, "candle", None):
+        overrides, ignored = candle_overrides(args.candle)
+        if console is not None:
+            console.print(f"CANDLE model file {args.candle}: " + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+                          + "".join(f"\n  ignored {k}: {why}" for k, why in ignored.items()), highlight=False)
+    return load_config(args.config, {**overrides, **parse_overrides(args.overrides)})
 
 
 def _resume_guard(args: argparse.Namespace) -> None:
@@ -84,7 +90,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     from darts.workflows import search
 
     _resume_guard(args)
-    run_dir = search(None if args.resume else _config(args), args.runs, args.resume, console, args.quiet)
+    run_dir = search(None if args.resume else _config(args, console), args.runs, args.resume, console, args.quiet)
     console.print(f"search finished: {run_dir}")
     return 0
 
@@ -95,7 +101,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     _resume_guard(args)
     if not args.resume and not args.genotype:
         raise ConfigError("train needs --genotype FILE|NAME (a genotype.json, e.g. from a search, or DARTS_V2)")
-    run_dir = train(None if args.resume else _config(args), args.genotype, args.runs, args.resume, console,
+    run_dir = train(None if args.resume else _config(args, console), args.genotype, args.runs, args.resume, console,
                     args.quiet, genotype_family=args.genotype_family)
     console.print(f"training finished: {run_dir}")
     return 0
@@ -111,7 +117,7 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 def cmd_summary(args: argparse.Namespace, console: Console) -> int:
     from darts.workflows import summary
 
-    figures = summary(_config(args), args.genotype, args.genotype_family)
+    figures = summary(_config(args, console), args.genotype, args.genotype_family)
     if args.json:
         console.print_json(json.dumps(figures))
         return 0
@@ -124,6 +130,18 @@ def cmd_summary(args: argparse.Namespace, console: Console) -> int:
     console.print(table)
     console.print(f"parameters: {figures['parameters'] / 1e6:.2f}M (auxiliary heads excluded), "
                   f"multiply-adds: {figures['multiply_adds'] / 1e6:.1f}M per example", highlight=False)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, console: Console) -> int:
+    from darts.benchmark import benchmark
+
+    if args.config is None:
+        args.config = f"{args.benchmark}-{'full' if args.full else 'quick'}"
+    elif args.full:
+        raise ConfigError("--full picks the full preset; give either --full or --config FILE, not both")
+    bench_dir = benchmark(_config(args, console), args.runs, console, args.quiet, name=args.benchmark)
+    console.print(f"benchmark finished: {bench_dir} (results.csv, results.md)")
     return 0
 
 
@@ -148,6 +166,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser, runs: bool = True) ->
                                                             "(with its saved configuration)")
         parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines (for logs and "
                                                                  "CI); everything still goes to the run's log files")
+    parser.add_argument("--candle", metavar="FILE", help="a CANDLE model file (e.g. p3b5_default_model.txt) whose "
+                                                         "keys set the matching options; overrides still win")
     parser.epilog = CONFIG_EPILOG.format(presets=", ".join(preset_names())) + "\n  ".join(schema_help())
 
 
@@ -216,6 +236,24 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "directory, or the current folder for a name)")
     plot.set_defaults(run=cmd_genotype_plot)
 
+    bench = command("bench", "benchmark searched architectures against random ones and a baseline",
+                    "Search with first- and second-order DARTS, train each genotype from scratch, train a random "
+                    "genotype of the same space and a hand-designed baseline with the same budget, test them all, "
+                    "and print one table (also results.csv and results.md in a new run directory).")
+    bench.add_argument("benchmark", choices=["p3b5"], help="which benchmark: p3b5 (CANDLE Pilot 3 Benchmark 5: "
+                                                           "clinical-report token sequences, four tasks)")
+    mode = bench.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="the default: generated data, minutes on a CPU")
+    mode.add_argument("--full", action="store_true", help="CANDLE's P3B5 hyperparameters on your P3B3 files "
+                                                          "(set --data.path)")
+    bench.add_argument("--config", metavar="CONFIG", help="a YAML file or preset instead of the quick/full preset")
+    bench.add_argument("--runs", default="runs", help="folder that receives the benchmark's directory (default: runs)")
+    bench.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    bench.add_argument("--candle", metavar="FILE", help="a CANDLE model file (p3b5_default_model.txt) whose keys "
+                                                        "set the matching options; overrides still win")
+    bench.epilog = "Configuration overrides as in 'darts search --help', e.g. --search.epochs 2 --data.path DIR."
+    bench.set_defaults(run=cmd_bench)
+
     quick = command("quickstart", "search and train on generated data in about a minute (motifs-quick)",
                     "Search a conv1d cell on generated motif sequences with the motifs-quick preset, then train "
                     "the derived genotype from scratch and test it against the majority class. Writes two new "
@@ -227,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-OVERRIDABLE = ("search", "train", "summary", "quickstart")
+OVERRIDABLE = ("search", "train", "summary", "quickstart", "bench")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,8 @@ class ModelConfig(Section):
     nodes: int = Field(4, ge=1, description="intermediate nodes per cell")
     multiplier: int | None = Field(None, ge=1, description="nodes concatenated into the cell output; null: all")
     stem_multiplier: int = Field(3, ge=1, description="stem channels = stem_multiplier * channels")
+    global_pool: Literal["family", "max", "avg"] = Field(
+        "family", description="pooling before the heads: the family's own, or global max or average pooling")
     embedding_dim: int = Field(32, ge=1, description="token embedding size (token inputs)")
     hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
 
@@ -85,6 +87,16 @@ class TrainConfig(LoopConfig):
     layers: int | None = Field(None, ge=1, description="cells of the trained network; null: model.layers")
 
 
+class BenchConfig(Section):
+    """What a benchmark compares: searches of each order, random genotypes, a hand-designed baseline."""
+
+    orders: list[Literal["first", "second", "exact"]] = Field(["first", "second"], description="search orders compared")
+    random_genotypes: int = Field(1, ge=0, description="random genotypes of the same space, trained alike")
+    baseline: str | None = Field("textcnn", description="hand-designed baseline network; null: none")
+    baseline_filters: int = Field(64, ge=1, description="textcnn: filters per convolution width")
+    baseline_dropout: float = Field(0.5, ge=0, lt=1, description="textcnn: dropout before the heads")
+
+
 class RunConfig(Section):
     """A whole run: the task and its data options, the model, the search and the training."""
 
@@ -96,6 +108,7 @@ class RunConfig(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    bench: BenchConfig = Field(default_factory=BenchConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -242,3 +255,70 @@ def schema_help(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[st
         default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
         lines.append(f"--{prefix}{name} ({kind}, {default}): {field.description or ''}")
     return lines
+
+
+# --- CANDLE model files -------------------------------------------------------------------------------------
+#: CANDLE P3B5 model-file keys that mean something here, and the configuration keys they set
+CANDLE_KEYS: dict[str, tuple[str, ...]] = {
+    "learning_rate": ("search.lr", "train.lr"),
+    "learning_rate_min": ("search.lr_min", "train.lr_min"),
+    "momentum": ("search.momentum", "train.momentum"),
+    "weight_decay": ("search.weight_decay", "train.weight_decay"),
+    "grad_clip": ("search.grad_clip", "train.grad_clip"),
+    "batch_size": ("search.batch_size", "train.batch_size"),
+    "epochs": ("search.epochs", "train.epochs"),
+    "seed": ("seed",),
+    "rng_seed": ("seed",),
+    "unrolled": ("search.order",),
+    "arch_learning_rate": ("search.arch_lr",),
+    "arch_weight_decay": ("search.arch_weight_decay",),
+}
+#: CANDLE keys with no meaning here, and why
+CANDLE_IGNORED = {
+    "model_name": "the task and preset name the model",
+    "data_url": "darts never downloads; give your P3B3 folder with --data.path",
+    "train_data": "darts never downloads; give your P3B3 folder with --data.path",
+    "log_interval": "progress bars and per-epoch logs replace it",
+    "save_path": "runs go to --runs",
+}
+
+
+def candle_overrides(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
+    """The overrides a CANDLE model file (``[Global_Params]``, ``key = value``) means here, and the keys
+    ignored with the reason. An unknown key is an error naming it and the known ones."""
+    import ast
+    import configparser
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: CANDLE model file not found")
+    parser = configparser.ConfigParser(inline_comment_prefixes=("#",))
+    parser.optionxform = str  # keep the keys' case
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as error:
+        raise ConfigError(f"{path}: not a CANDLE model file ([Global_Params] with key = value lines): {error}") from None
+    overrides: dict[str, Any] = {}
+    ignored: dict[str, str] = {}
+    for section in parser.sections():
+        for key, text in parser.items(section):
+            if key in CANDLE_IGNORED:
+                ignored[key] = CANDLE_IGNORED[key]
+                continue
+            if key not in CANDLE_KEYS:
+                known = sorted([*CANDLE_KEYS, *CANDLE_IGNORED])
+                hint = difflib.get_close_matches(key, known, n=1)
+                raise ConfigError(f"{path}: CANDLE key {key!r} has no meaning here"
+                                  + (f"; did you mean {hint[0]!r}?" if hint else "") + f" (known: {', '.join(known)})")
+            try:
+                value = ast.literal_eval(text.strip())
+            except (ValueError, SyntaxError):
+                value = text.strip()
+            if key == "unrolled":
+                flag = value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+                value = "second" if flag else "first"
+            for target in CANDLE_KEYS[key]:
+                overrides[target] = value
+    if not overrides and not ignored:
+        raise ConfigError(f"{path}: no key = value lines under a [section] heading; not a CANDLE model file")
+    return overrides, ignored

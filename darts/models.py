@@ -62,6 +62,24 @@ class TokenStem(nn.Module):
         return self.stem(self.embedding(tokens).transpose(1, -1))
 
 
+class GlobalPool(nn.Module):
+    """Global max or average pooling over every dimension after the channels: (batch, channels, ...) -> (batch, channels)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        if kind not in ("max", "avg"):
+            raise ValueError(f"global pooling is 'max' or 'avg', got {kind!r}")
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(2)
+        return flat.amax(-1) if self.kind == "max" else flat.mean(-1)
+
+
+def _pool_factory(model: ModelConfig):
+    return None if model.global_pool == "family" else (lambda: GlobalPool(model.global_pool))
+
+
 def head_factory(data: TaskData):
     if data.multi_task:
         return lambda features: TaskHeads(features, data.targets)
@@ -111,7 +129,7 @@ def build_search_network(model: ModelConfig, data: TaskData):
     return SearchNetwork(model.family, data.in_channels or model.embedding_dim, model.channels, 0,
                          layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
                          primitives=model.primitives, stem_multiplier=model.stem_multiplier,
-                         stem=_stem_factory(model, data), head=head)
+                         stem=_stem_factory(model, data), head=head, pool=_pool_factory(model))
 
 
 def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, channels: int | None = None,
@@ -126,7 +144,44 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
                                 model.hidden_size, 0, head=head)
     return Network(genotype, data.in_channels or model.embedding_dim, channels or model.channels, 0,
                    layers=layers or model.layers, stem_multiplier=model.stem_multiplier,
-                   stem=_stem_factory(model, data), head=head)
+                   stem=_stem_factory(model, data), head=head, pool=_pool_factory(model))
+
+
+class TextCNN(nn.Module):
+    """The classic text CNN (Kim 2014) with one head per target: embedding, parallel convolutions of
+    several widths with ReLU, global max pooling over the sequence, dropout, linear heads."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, filters: int, data: TaskData,
+                 widths: Sequence[int] = (3, 4, 5), dropout: float = 0.5) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.convolutions = nn.ModuleList(nn.Conv1d(embedding_dim, filters, w, padding=w // 2) for w in widths)
+        self.dropout = nn.Dropout(dropout)
+        self.head = head_factory(data)(filters * len(widths))
+
+    def forward(self, tokens: torch.Tensor):
+        embedded = self.embedding(tokens).transpose(1, 2)
+        features = torch.cat([torch.relu(conv(embedded)).amax(-1) for conv in self.convolutions], dim=1)
+        return self.head(self.dropout(features))
+
+
+def _textcnn(config, data: TaskData) -> nn.Module:
+    if data.vocab_size is None:
+        raise ValueError("the textcnn baseline reads token ids; this task's inputs are float channels")
+    return TextCNN(data.vocab_size, config.model.embedding_dim, config.bench.baseline_filters, data,
+                   dropout=config.bench.baseline_dropout)
+
+
+#: hand-designed networks to compare searched ones with: name -> builder(config, data)
+BASELINES = {"textcnn": _textcnn}
+
+
+def build_baseline(name: str, config, data: TaskData) -> nn.Module:
+    if name not in BASELINES:
+        from darts.registry import UnknownNameError, unknown_name_message
+
+        raise UnknownNameError(unknown_name_message("baseline", name, BASELINES))
+    return BASELINES[name](config, data)
 
 
 def count_parameters(network: nn.Module) -> dict[str, int]:

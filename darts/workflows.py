@@ -26,7 +26,7 @@ from darts.architecture import Architecture
 from darts.config import RunConfig, load_config
 from darts.genotype import Genotype, load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from darts.models import build_network, build_search_network, count_parameters, multiply_adds
+from darts.models import build_baseline, build_network, build_search_network, count_parameters, multiply_adds
 from darts.runs import RunLog, new_run_dir
 from darts.tasks import TaskData, get_task
 from darts.training.callbacks import (ArchitectureStep, Checkpoint, EarlyStopping, GenotypeTracker, GradientClipping,
@@ -74,6 +74,8 @@ class RunContext:
                 "command": self.command, "darts": darts.__version__, "torch": torch.__version__,
                 "python": platform.python_version(), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 **(self.extra or {})})
+            for name, content in self.data.artifacts.items():  # e.g. the vocabulary and the label mapping
+                atomic_write_json(self.run_dir / name, content)
         self.log = RunLog(self.run_dir, self.console, self.quiet)
 
 
@@ -114,7 +116,8 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
     return context
 
 
-def _common_callbacks(context: RunContext, loop, optimizer, console: Console | None, description: str) -> list[Callback]:
+def _common_callbacks(context: RunContext, loop, optimizer, console: Console | None,
+                      description: str) -> list[Callback]:
     callbacks: list[Callback] = [
         TerminateOnNonFinite(),
         LRSchedule(make_scheduler(optimizer, loop.schedule, loop.epochs, loop.lr_min, loop.lr_gamma)),
@@ -226,14 +229,34 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
             raise ValueError("train needs a genotype (a file or a registered name such as DARTS_V2)")
         genotype = _load_genotype(genotype, genotype_family)
     source = genotype if isinstance(genotype, (str, Path)) else None
-    context = _start("train", config, runs, resume, console, quiet, {"genotype_source": str(source or "genotype")})
+    context = _start("train", config, runs, resume, console, quiet,
+                     {"network": "genotype", "genotype_source": str(source or "genotype")})
     if resume is not None:
         genotype = load_genotype(context.run_dir / "genotype.json")
-    config, data, t = context.config, context.data, context.config.train
-    model = build_network(genotype, config.model, data, t.channels, t.layers)
+    t = context.config.train
+    model = build_network(genotype, context.config.model, context.data, t.channels, t.layers)
     context.open()
     if resume is None:
         genotype.save(context.run_dir / "genotype.json", overwrite=True)
+    return _train_model(context, model, f"{genotype.family} genotype", callbacks, genotype)
+
+
+def train_baseline(config: RunConfig | None = None, name: str = "textcnn", runs: str | Path = "runs",
+                   resume: str | Path | None = None, console: Console | None = None, quiet: bool = False,
+                   callbacks: Sequence[Callback] = ()) -> Path:
+    """Train a hand-designed baseline network (see :data:`darts.models.BASELINES`) like a genotype's."""
+    context = _start("train", config, runs, resume, console, quiet, {"network": name})
+    if resume is not None:
+        name = json.loads((context.run_dir / "run.json").read_text())["network"]
+    model = build_baseline(name, context.config, context.data)
+    context.open()
+    return _train_model(context, model, f"{name} baseline", callbacks)
+
+
+def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbacks: Sequence[Callback],
+                 genotype: Genotype | None = None) -> Path:
+    """Train ``model`` with the train.* settings on the training split, then test it; write the results."""
+    config, data, t = context.config, context.data, context.config.train
     if t.valid_fraction > 0:
         train_split, valid_split = split_dataset(data.train, 1 - t.valid_fraction, config.seed)
     else:
@@ -241,29 +264,30 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
     optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
     trainer = Trainer(model, optimizer, loss, train_split, t.batch_size, t.epochs, valid_split,
-                      [*_common_callbacks(context, t, optimizer, console, "train"), *callbacks], config.seed,
-                      _monitor(t, data, valid_split is not None))
+                      [*_common_callbacks(context, t, optimizer, console=context.console, description="train"),
+                       *callbacks], config.seed, _monitor(t, data, valid_split is not None))
     parameters = count_parameters(model)
     if not context.resumed:
-        context.log.event("start", f"train {genotype.family} genotype on {config.task}: {parameters['model']:,} "
-                          f"parameters, {len(train_split)} training examples -> {context.run_dir}",
+        context.log.event("start", f"train {what} on {config.task}: {parameters['model']:,} parameters, "
+                          f"{len(train_split)} training examples -> {context.run_dir}",
                           parameters=parameters, train_examples=len(train_split), run_dir=str(context.run_dir))
     _fit(context, trainer)
 
     _save_model(context, model)
     test = trainer.evaluate(data.test, "test_")
-    results = {"command": "train", "task": config.task, "family": genotype.family, "epochs": trainer.epoch,
+    results = {"command": "train", "task": config.task, "network": what, "epochs": trainer.epoch,
                "parameters": parameters, "test": test, "monitor": trainer.monitor, "best": trainer.best,
                "final": trainer.history[-1], "baseline": _baseline(data),
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
     atomic_write_json(context.run_dir / "results.json", results)
     from darts.plots import plot_genotype, plot_metrics
 
-    plot_genotype(genotype, context.run_dir / "genotype.png")
+    if genotype is not None:
+        plot_genotype(genotype, context.run_dir / "genotype.png")
     plot_metrics(trainer.history, context.run_dir / "metrics.png")
     context.log.event("finish", "test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()), results=results)
-    if console is not None:
-        console.print(results_table("test results", test, results["baseline"]))
+    if context.console is not None and not context.quiet:
+        context.console.print(results_table("test results", test, results["baseline"]))
     return context.run_dir
 
 
@@ -303,7 +327,9 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
     config = load_config(run_dir / "config.yaml")
     torch.manual_seed(config.seed)
     data = load_data(config)
-    if info["command"] == "train":
+    if info["command"] == "train" and info.get("network", "genotype") != "genotype":
+        model, batch_size, statistics = build_baseline(info["network"], config, data), config.train.batch_size, "running"
+    elif info["command"] == "train":
         model = build_network(run_dir / "genotype.json", config.model, data, config.train.channels,
                               config.train.layers)
         batch_size, statistics = config.train.batch_size, "running"

@@ -64,21 +64,34 @@ class Supernet(nn.Module):
         """softmax(alpha) of every cell type, each row an edge's mixing weights."""
         return {name: F.softmax(alpha, dim=-1) for name, alpha in self.alphas.items()}
 
+    def random_genotype(self, seed: int = 0, k: int | None = None) -> Genotype:
+        """A genotype drawn at random from this search space: derived from random mixing weights by the
+        same rule as :meth:`genotype` (every edge choice and primitive equally likely)."""
+        generator = torch.Generator().manual_seed(seed)
+        weights = {name: torch.rand(alpha.shape, generator=generator) for name, alpha in self.alphas.items()}
+        return self._derive(weights, k)
+
     def genotype(self, k: int | None = None) -> Genotype:
         """Discretise: per node the ``k`` strongest edges (2 by default, 1 for recurrent cells)."""
+        return self._derive(self.arch_weights(), k)
+
+    def _derive(self, weights: dict[str, torch.Tensor], k: int | None) -> Genotype:
         inputs = CELL_INPUTS[self.family.cell]
         k = k if k is not None else (1 if self.family.cell == "recurrent" else 2)
-        cells = {name: derive_cell(weights, self.primitive_names, inputs, k, self.cell_concat[name])
-                 for name, weights in self.arch_weights().items()}
+        cells = {name: derive_cell(w, self.primitive_names, inputs, k, self.cell_concat[name])
+                 for name, w in weights.items()}
         return Genotype(self.family.name, self.primitive_names, cells)
 
 
 class CellNetwork(nn.Module):
-    """Stem, a stack of cells with reductions (at 1/3 and 2/3 of the depth by default), pooling and head."""
+    """Stem, a stack of cells with reductions (at 1/3 and 2/3 of the depth by default), pooling and head.
+
+    ``stem``, ``head`` and ``pool`` replace the family's own (for an embedding stem, task heads, max pooling)."""
 
     def __init__(self, family: Family, in_channels: int, channels: int, num_classes: int, layers: int,
                  make_cell: CellFactory, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
-                 stem: StemFactory | None = None, head: HeadFactory | None = None) -> None:
+                 stem: StemFactory | None = None, head: HeadFactory | None = None,
+                 pool: Callable[[], nn.Module] | None = None) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be at least 1, got {layers}")
@@ -102,7 +115,7 @@ class CellNetwork(nn.Module):
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.out_channels
         self.cells = nn.ModuleList(cells)
-        self.pool = family.pool()
+        self.pool = pool() if pool is not None else family.pool()
         self.out_channels = c_p
         self.head = head(c_p) if head is not None else nn.Linear(c_p, num_classes)
 
@@ -132,7 +145,7 @@ class SearchNetwork(Supernet, CellNetwork):
                  nodes: int = 4, multiplier: int | None = None, primitives: Sequence[str] | None = None,
                  stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None, affine: bool = False,
-                 registry: Registry | None = None) -> None:
+                 pool: Callable[[], nn.Module] | None = None, registry: Registry | None = None) -> None:
         fam, ops = resolve_space(family, primitives, "feedforward", registry)
         multiplier = nodes if multiplier is None else multiplier
         if not 1 <= multiplier <= nodes:
@@ -145,7 +158,7 @@ class SearchNetwork(Supernet, CellNetwork):
             return search_cell(fam, ops, nodes, multiplier, c_pp, c_p, c, reduction, reduction_prev, affine)
 
         super().__init__(fam, in_channels, channels, num_classes, layers, make_cell, stem_multiplier,
-                         reductions, stem, head)
+                         reductions, stem, head, pool)
         self.primitive_names = tuple(p.name for p in ops)
         edges = sum(2 + i for i in range(nodes))
         concat = tuple(range(2 + nodes - multiplier, 2 + nodes))
@@ -162,7 +175,7 @@ class Network(CellNetwork):
     def __init__(self, genotype: Genotype | str, in_channels: int, channels: int, num_classes: int,
                  layers: int = 8, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None,
-                 registry: Registry | None = None) -> None:
+                 pool: Callable[[], nn.Module] | None = None, registry: Registry | None = None) -> None:
         registry = resolve_registry(registry)
         genotype = load_genotype(genotype, registry)
         fam = registry.family(genotype.family)
@@ -176,5 +189,5 @@ class Network(CellNetwork):
             return discrete_cell(fam, cell_genotype, used, c_pp, c_p, c, reduction, reduction_prev)
 
         super().__init__(fam, in_channels, channels, num_classes, layers, make_cell, stem_multiplier,
-                         reductions, stem, head)
+                         reductions, stem, head, pool)
         self.genotype = genotype

@@ -96,7 +96,8 @@ def register_task(task: Task | type[Task]) -> Task:
 
 
 def _register_builtin() -> None:
-    importlib.import_module("darts.tasks.builtin")  # its classes register themselves
+    for module in ("darts.tasks.builtin", "darts.tasks.p3b5"):  # their classes register themselves
+        importlib.import_module(module)
 
 
 def get_task(name: str) -> Task:

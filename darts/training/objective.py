@@ -3,7 +3,7 @@
 :class:`TaskLoss` is cross-entropy per classification target and mean squared error per regression
 target, combined by the task weights (the mean by default). :class:`MetricAccumulator` gathers one epoch's
 predictions and starts afresh with each :meth:`reset` (CANDLE's meters never did), then reports loss,
-accuracy and macro F1 per classification target, MSE and R2 per regression target, and their means.
+accuracy, micro and macro F1 per classification target, MSE and R2 per regression target, and their means.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score, r2_score
 from darts.tasks import Target
 
 #: metrics where larger is better; every other metric (loss, mse) is better smaller
-HIGHER_IS_BETTER = ("accuracy", "macro_f1", "r2")
+HIGHER_IS_BETTER = ("accuracy", "micro_f1", "macro_f1", "r2")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -97,6 +97,7 @@ class MetricAccumulator:
             values = {"loss": per_target[name]}
             if target.kind == "classification":
                 values["accuracy"] = float((predictions == labels).mean())
+                values["micro_f1"] = float(f1_score(labels, predictions, average="micro", zero_division=0))
                 values["macro_f1"] = float(f1_score(labels, predictions, average="macro", zero_division=0))
             else:
                 values["mse"] = float(((predictions - labels) ** 2).mean())

@@ -1,0 +1,88 @@
+"""The P3B5 benchmark: the generator is learnable, CANDLE model files map, the quick benchmark end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from darts.cli import main
+from darts.config import ConfigError, candle_overrides, load_config
+from darts.workflows import train
+
+CANDLE_DEFAULT = """[Global_Params]
+model_name = 'p3b5'
+unrolled = True
+data_url = 'ftp://ftp.mcs.anl.gov/pub/candle/public/benchmarks/Pilot3/'
+train_data = 'P3B3_data.tar.gz'
+learning_rate = 0.01
+learning_rate_min = 0.001
+momentum = 0.9
+weight_decay = 3e-4
+grad_clip = 5
+batch_size = 100
+epochs = 10
+seed = 13
+"""
+
+
+def test_a_quick_run_on_generated_reports_beats_the_majority_class_on_every_task(tmp_path):
+    config = load_config("p3b5-quick")
+    run = train(config, "DARTS_V2", tmp_path, genotype_family="conv1d")
+    results = json.loads((run / "results.json").read_text())
+    for task in ("subsite", "laterality", "behavior", "grade"):
+        accuracy, majority = results["test"][f"test_{task}_accuracy"], results["baseline"][f"majority_{task}_accuracy"]
+        assert accuracy > majority + 0.05, (task, accuracy, majority)
+    assert results["test"]["test_accuracy"] > 0.75  # the mean over the tasks; the majority class gives 0.37
+
+
+def test_candles_model_file_sets_the_matching_options(tmp_path):
+    path = tmp_path / "p3b5_default_model.txt"
+    path.write_text(CANDLE_DEFAULT)
+    overrides, ignored = candle_overrides(path)
+    config = load_config("p3b5-quick", overrides)
+    assert config.search.order == "second" and config.seed == 13
+    assert (config.search.lr, config.search.lr_min, config.search.momentum, config.search.weight_decay,
+            config.search.grad_clip, config.search.batch_size, config.search.epochs) == (0.01, 0.001, 0.9, 3e-4, 5, 100, 10)
+    assert config.train.batch_size == 100 and config.train.lr == 0.01
+    assert set(ignored) == {"model_name", "data_url", "train_data"} and "never downloads" in ignored["data_url"]
+    path.write_text(CANDLE_DEFAULT.replace("unrolled = True", "unrolled = False") + "learnig_rate = 0.1\n")
+    with pytest.raises(ConfigError, match="CANDLE key 'learnig_rate' has no meaning here; did you mean 'learning_rate'"):
+        candle_overrides(path)
+    path.write_text("learning_rate = 0.1\n")
+    with pytest.raises(ConfigError, match="not a CANDLE model file"):
+        candle_overrides(path)
+
+
+def test_the_full_benchmark_needs_the_users_files(tmp_path, capsys):
+    assert main(["bench", "p3b5", "--full", "--runs", str(tmp_path)]) == 2
+    assert "set data.path" in capsys.readouterr().err
+    assert main(["bench", "p3b5", "--full", "--runs", str(tmp_path), "--data.path", str(tmp_path / "none")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
+    shrink = ["--data.documents", "240", "--data.test_documents", "80", "--data.sequence_length", "40",
+              "--data.vocab_size", "300", "--model.channels", "4", "--model.embedding_dim", "8",
+              "--train.channels", "4", "--search.epochs", "1", "--train.epochs", "1", "--bench.baseline_filters", "8"]
+    candle = tmp_path / "candle.txt"
+    candle.write_text("[Global_Params]\nbatch_size = 40\n")
+    assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", "--candle", str(candle), *shrink]) == 0
+    out = capsys.readouterr().out
+    assert "subsite accuracy" in out and "mean macro-F1" in out
+    (bench,) = tmp_path.glob("bench-p3b5-*")
+    table = pd.read_csv(bench / "results.csv", index_col="model")
+    assert list(table.index) == ["majority class", "DARTS first order", "DARTS second order", "random genotype",
+                                 "textcnn (hand-designed)"]
+    for task in ("subsite", "laterality", "behavior", "grade"):
+        assert {f"{task} accuracy", f"{task} micro-F1", f"{task} macro-F1"} <= set(table.columns)
+    assert {"mean accuracy", "mean micro-F1", "mean macro-F1", "parameters", "search seconds", "train seconds"} \
+        <= set(table.columns)
+    assert table.loc["DARTS second order", "search seconds"] > 0 and table.loc["textcnn (hand-designed)", "parameters"] > 0
+    assert (bench / "results.md").read_text().startswith("| model")
+    assert load_config(bench / "config.yaml").search.batch_size == 40  # the CANDLE key reached the runs
+    assert len(list(bench.glob("search-p3b5-*"))) == 2 and len(list(bench.glob("train-p3b5-*"))) == 4
+    trained = sorted(bench.glob("train-p3b5-*"))[-1]  # the baseline's run can be evaluated like any other
+    assert main(["evaluate", str(trained)]) == 0
