@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Search with first- and second-order DARTS, train each genotype from scratch, train a random "
                     "genotype of the same space and a hand-designed baseline with the same budget, test them all, "
                     "and print one table (also results.csv and results.md in a new run directory).")
-    bench.add_argument("benchmark", choices=["p3b5"], help="which benchmark: p3b5 (CANDLE Pilot 3 Benchmark 5: "
+    bench.add_argument("benchmark", choices=["p3b5"], metavar="BENCHMARK", help="which benchmark: p3b5 (CANDLE Pilot 3 Benchmark 5: "
                                                            "clinical-report token sequences, four tasks)")
     mode = bench.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="the default: generated data, minutes on a CPU")

@@ -17,7 +17,7 @@ def test_every_preset_validates_and_names_a_built_in_task(preset):
 
 def test_each_built_in_task_has_a_quick_and_a_full_preset():
     tasks = {name.rsplit("-", 1)[0] for name in preset_names()}
-    assert tasks == {"motifs", "digits", "tabular", "keywords"}
+    assert tasks == {"p3b5", "motifs", "digits", "tabular", "keywords"}
     assert all(f"{task}-{mode}" in preset_names() for task in tasks for mode in ("quick", "full"))
 
 
