@@ -71,7 +71,7 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
 
     table = pd.DataFrame(rows).set_index("model")
     atomic_write_text(bench_dir / "results.csv", table.to_csv(float_format="%.4f"))
-    atomic_write_text(bench_dir / "results.md", table.to_markdown(floatfmt=".4f") + "\n")
+    atomic_write_text(bench_dir / "results.md", _markdown(table) + "\n")
     atomic_write_json(bench_dir / "results.json", {"rows": table.reset_index().to_dict(orient="records")})
     text = f"results of {bench_dir} (test split):\n" + _printable(table, targets)
     log.event("finish", text, echo=False)
@@ -127,4 +127,19 @@ def _printable(table: pd.DataFrame, targets: list[str]) -> str:
     shown = table.drop(columns="run")
     blocks = [shown[[f"{t} accuracy", f"{t} micro-F1", f"{t} macro-F1"]] for t in targets]
     blocks.append(shown[[c for c in shown.columns if not any(c.startswith(f"{t} ") for t in targets)]])
-    return "\n\n".join(block.to_markdown(floatfmt=".4f") for block in blocks)
+    return "\n\n".join(_markdown(block) for block in blocks)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """Metrics with 4 decimals, parameters as whole numbers, seconds with 1 decimal, blanks for n/a."""
+    def cell(column: str, value: Any) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if column == "parameters":
+            return f"{int(value):,}"
+        if column.endswith("seconds"):
+            return f"{value:.1f}"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    shown = pd.DataFrame({c: [cell(c, v) for v in table[c]] for c in table.columns}, index=table.index)
+    return shown.to_markdown(disable_numparse=True, colalign=["left"] + ["right"] * len(shown.columns))

@@ -86,3 +86,28 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
     assert len(list(bench.glob("search-p3b5-*"))) == 2 and len(list(bench.glob("train-p3b5-*"))) == 4
     trained = sorted(bench.glob("train-p3b5-*"))[-1]  # the baseline's run can be evaluated like any other
     assert main(["evaluate", str(trained)]) == 0
+
+
+def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
+    import numpy as np
+
+    from darts.data import clinical_reports
+
+    tokens, labels = clinical_reports(160, length=60, vocab_size=400, seed=1)
+    folder = tmp_path / "P3B3"
+    folder.mkdir()
+    labels[:, 0] += 100  # CANDLE's labels need not start at 0 nor be contiguous
+    for split, rows in (("train", slice(0, 120)), ("test", slice(120, 160))):
+        np.save(folder / f"{split}_X.npy", tokens[rows].astype(np.int32))
+        np.save(folder / f"{split}_Y.npy", labels[rows])
+    shrink = ["--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1", "--train.epochs",
+              "1", "--search.batch_size", "20", "--train.batch_size", "20", "--bench.orders", "[first]",
+              "--bench.random_genotypes", "0", "--bench.baseline_filters", "4"]
+    assert main(["bench", "p3b5", "--full", "--runs", str(tmp_path / "runs"), "--quiet", *shrink]) == 0
+    (bench,) = (tmp_path / "runs").iterdir()
+    table = pd.read_csv(bench / "results.csv", index_col="model")
+    assert list(table.index) == ["majority class", "DARTS first order", "textcnn (hand-designed)"]
+    (search_run,) = bench.glob("search-*")
+    mapping = json.loads((search_run / "labels.json").read_text())["classes"]["subsite"]
+    assert mapping == sorted(set(labels[:, 0].tolist())) and min(mapping) >= 100
+    assert load_config(search_run / "config.yaml").search.order == "first"
