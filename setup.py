@@ -26,7 +26,8 @@ setup(
         "matplotlib>=3.7",
         "tabulate>=0.9",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    # pyarrow reads Parquet tables (examples/uno); the tests read and write one
+    extras_require={"test": ["pytest>=7", "pyarrow>=14"], "parquet": ["pyarrow>=14"]},
     entry_points={
         "console_scripts": ["darts = darts.cli:main"],
         # the built-in families, registered exactly like a third-party plugin

@@ -87,6 +87,8 @@ def head_factory(data: TaskData):
 
 
 def _stem_factory(model: ModelConfig, data: TaskData):
+    if data.stem is not None:
+        return data.stem
     if data.vocab_size is None:
         return None
     family = get_registry().family(model.family)
@@ -174,6 +176,13 @@ def _textcnn(config, data: TaskData) -> nn.Module:
 
 #: hand-designed networks to compare searched ones with: name -> builder(config, data)
 BASELINES = {"textcnn": _textcnn}
+
+
+def register_baseline(name: str, builder) -> None:
+    """Add a hand-designed network ``builder(config, data) -> nn.Module`` for ``darts.workflows.train_baseline``."""
+    if name in BASELINES and BASELINES[name] is not builder:
+        raise ValueError(f"baseline {name!r} is registered already")
+    BASELINES[name] = builder
 
 
 def build_baseline(name: str, config, data: TaskData) -> nn.Module:

@@ -1,22 +1,130 @@
-"""The examples run as a user runs them, in quick settings."""
+"""The examples run as a user runs them (quick settings, shrunk further), and the Uno data loader."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+import darts
+
+ROOT = Path(__file__).parents[1]
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(EXAMPLES / "uno"))
+from uno_data import Uno, load_uno_table, uno_like  # noqa: E402
+
+from darts.data import DataFileError  # noqa: E402
 
 
-@pytest.mark.parametrize("script, args, expected", [
-    ("uno/fixed_model.py", ["--epochs", "2", "--samples", "600"], "ridge (scikit-learn)"),
-    ("advanced/custom_primitive.py", ["--epochs", "1", "--samples", "128"], "gated_conv_3"),
+def run(script: str, *args: str, cwd: Path, pythonpath: str = "") -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": pythonpath or os.environ.get("PYTHONPATH", "")}
+    result = subprocess.run([sys.executable, *([str(EXAMPLES / script)] if script else []), *args],
+                            capture_output=True, text=True, cwd=cwd, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+SHRINK_UNO = ["--data.samples", "400", "--search.epochs", "1", "--train.epochs", "2", "--quiet"]
+
+
+def test_uno_compares_hand_built_searched_and_scikit_learn(tmp_path):
+    out = run("uno/uno.py", *SHRINK_UNO, cwd=tmp_path)
+    for row in ("hand-built from primitives", "DARTS searched, trained from scratch", "scikit-learn ridge / logistic",
+                "scikit-learn gradient boosting"):
+        assert row in out
+    (root,) = (tmp_path / "runs").iterdir()
+    table = pd.read_csv(root / "comparison.csv", index_col="model")
+    assert {"response_mse", "response_r2", "responsive_accuracy", "responsive_macro_f1"} <= set(table.columns)
+    assert len(list(root.glob("search-uno-*"))) == 1 and len(list(root.glob("train-uno-*"))) == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_uno_reads_a_users_table_with_both_feature_groups(tmp_path, suffix):
+    table = uno_like(300, cell_features=20, drug_features=6)
+    table = table.rename(columns=lambda c: c.replace("expr_", "GE_").replace("desc_", "DD_")).rename(
+        columns={"auc": "AUC"})
+    path = tmp_path / f"uno{suffix}"
+    table.to_parquet(path) if suffix == ".parquet" else table.to_csv(path, index=False)
+    out = run("uno/uno.py", "--data", str(path), "--response", "AUC", "--cell-columns", "GE_*",
+              "--drug-columns", "DD_*", "--targets", "classification", *SHRINK_UNO, cwd=tmp_path)
+    assert "accuracy" in out and "mse" not in out
+    (root,) = (tmp_path / "runs").iterdir()
+    features = json.loads(next(root.glob("train-uno-*/features.json")).read_text())
+    assert len(features["cell"]) == 20 and len(features["drug"]) == 6 and features["response"] == "AUC"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.drop(columns="auc"), "response column 'auc' is missing"),
+    (lambda t: t.drop(columns=[c for c in t if c.startswith("desc_")]), "no column matches the drug feature patterns"),
+    (lambda t: t.assign(desc_0="high"), "drug feature columns must be numeric; not numeric: ['desc_0']"),
+    (lambda t: t.assign(auc=None), "response column 'auc' must be numbers with no empty cells"),
+    (lambda t: t.iloc[:0], "the table has no rows"),
 ])
-def test_example_runs(script, args, expected, tmp_path):
-    result = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                            cwd=tmp_path, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
-    assert result.returncode == 0, result.stderr
-    assert expected in result.stdout
+def test_uno_bad_tables_are_named(tmp_path, change, message):
+    path = tmp_path / "uno.csv"
+    change(uno_like(50, cell_features=5, drug_features=3)).to_csv(path, index=False)
+    with pytest.raises(DataFileError) as error:
+        load_uno_table(path, "auc", ["expr_*"], ["desc_*"])
+    assert message in str(error.value) and "uno.csv" in str(error.value)
+
+
+def test_uno_bad_patterns_and_formats(tmp_path):
+    path = tmp_path / "uno.csv"
+    uno_like(50, cell_features=5, drug_features=3).to_csv(path, index=False)
+    with pytest.raises(DataFileError, match=r"columns \['desc_0'\] match both the cell and the drug patterns"):
+        load_uno_table(path, "auc", ["expr_*", "desc_0"], ["desc_*"])
+    path.with_suffix(".xlsx").write_text("x")
+    with pytest.raises(DataFileError, match="unsupported extension '.xlsx'"):
+        load_uno_table(path.with_suffix(".xlsx"), "auc", ["expr_*"], ["desc_*"])
+    with pytest.raises(DataFileError, match="file not found"):
+        load_uno_table(tmp_path / "none.csv", "auc", ["expr_*"], ["desc_*"])
+
+
+def test_uno_targets_single_or_both():
+    for targets, names, multi in (("regression", ["response"], False), ("classification", ["responsive"], False),
+                                  ("both", ["response", "responsive"], True)):
+        data = Uno().load(Uno.Options(samples=60, targets=targets), seed=0)
+        assert [t.name for t in data.targets] == names and data.multi_task == multi
+        assert data.in_channels == 942 + 128 and data.stem(8)(data.example_input(2)).shape == (2, 8)
+
+
+def test_custom_primitives_are_searched_beside_built_in_ones(tmp_path):
+    out = run("advanced/custom_primitive.py", "--search.epochs", "1", "--train.epochs", "1", cwd=tmp_path)
+    assert "gated_conv_3, se_conv_3" in out and "searched network, trained from scratch" in out
+    assert "logistic regression on the pixels" in out
+
+
+def test_a_broken_primitive_fails_when_the_space_is_built(tmp_path):
+    out = run("advanced/broken_primitive.py", cwd=tmp_path)
+    assert "primitive conv1d/forgets_padding at stride 1 with 8 channels returned shape (2, 8, 5) for input " \
+           "(2, 8, 7); expected (2, 8, 7)" in out
+    assert "primitive conv1d/doubles_channels_when_reducing at stride 2 with 8 channels returned shape " \
+           "(2, 16, 4) for input (2, 8, 7); expected (2, 8, 4)" in out
+
+
+def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
+    source, target = tmp_path / "src", tmp_path / "site"
+    shutil.copytree(EXAMPLES / "advanced" / "darts_gated", source)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(source)], check=True)
+    pythonpath = f"{target}:{Path(darts.__file__).parents[1]}"
+    listing = json.loads(run("", "-m", "darts", "plugins", "--json", cwd=tmp_path, pythonpath=pythonpath))
+    rows = {(r["family"], r["primitive"]): r for r in listing["primitives"]}
+    for family in ("conv1d", "conv2d"):
+        assert rows[family, "gated_conv_3"]["distribution"] == "darts-gated"
+        assert rows[family, "se_conv_3"]["version"] == "1.0.0"
+    run("", "-m", "darts", "search", "digits-quick", "--model.primitives", "[skip_connect, gated_conv_3, se_conv_3]",
+        "--model.channels", "4", "--search.epochs", "1", "--runs", str(tmp_path / "runs"), "--quiet",
+        cwd=tmp_path, pythonpath=pythonpath)
+    (search_run,) = (tmp_path / "runs").iterdir()
+    genotype = json.loads((search_run / "genotype.json").read_text())
+    assert genotype["primitives"] == ["skip_connect", "gated_conv_3", "se_conv_3"]
+    out = run("advanced/custom_primitive.py", "--search.epochs", "1", "--train.epochs", "1", cwd=tmp_path,
+              pythonpath=pythonpath)
+    assert "conv2d/gated_conv_3: already there (the darts-gated plugin is installed)" in out

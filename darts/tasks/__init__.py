@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -43,6 +43,8 @@ class TaskData:
 
     ``in_channels`` for float inputs (batch, channels, ...); ``vocab_size`` for token ids (batch, length).
     ``multi_task``: targets come as ``{name: labels}``; otherwise as one tensor for the single target.
+    ``stem``: optional ``stem(channels) -> nn.Module`` replacing the family's stem, for inputs with a
+    structure of their own (e.g. two feature groups encoded apart); ``artifacts``: JSON files a run saves.
     """
 
     train: Dataset
@@ -52,6 +54,7 @@ class TaskData:
     in_channels: int | None = None
     vocab_size: int | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
+    stem: Callable[[int], Any] | None = None
 
     def __post_init__(self) -> None:
         if (self.in_channels is None) == (self.vocab_size is None):
@@ -89,8 +92,9 @@ _TASKS: dict[str, Task] = {}
 def register_task(task: Task | type[Task]) -> Task:
     """Add a task (an instance or a class, usable as a decorator on the class); a taken name is an error."""
     instance = task() if isinstance(task, type) else task
-    if instance.name in _TASKS and type(_TASKS[instance.name]) is not type(instance):
-        raise ValueError(f"task {instance.name!r} is registered already (by {type(_TASKS[instance.name]).__qualname__})")
+    previous = _TASKS.get(instance.name)
+    if previous is not None and _origin(previous) != _origin(instance):
+        raise ValueError(f"task {instance.name!r} is registered already (by {_origin(previous)})")
     _TASKS[instance.name] = instance
     return task
 
@@ -98,6 +102,16 @@ def register_task(task: Task | type[Task]) -> Task:
 def _register_builtin() -> None:
     for module in ("darts.tasks.builtin", "darts.tasks.p3b5"):  # their classes register themselves
         importlib.import_module(module)
+
+
+def _origin(task: Task) -> str:
+    """Where a task's class is defined (the same file imported under two module names is the same task)."""
+    import inspect
+
+    try:
+        return f"{inspect.getfile(type(task))}:{type(task).__qualname__}"
+    except TypeError:
+        return type(task).__qualname__
 
 
 def get_task(name: str) -> Task:
