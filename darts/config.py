@@ -41,6 +41,8 @@ class ModelConfig(Section):
         "family", description="pooling before the heads: the family's own, or global max or average pooling")
     embedding_dim: int = Field(32, ge=1, description="token embedding size (token inputs)")
     hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
+    alphas: Literal["shared", "per_cell"] = Field("shared", description="one alpha per cell type (normal, "
+                                                                        "reduce) as in the paper, or one per cell")
 
 
 class LoopConfig(Section):
@@ -85,6 +87,16 @@ class TrainConfig(LoopConfig):
                                                                "validation; 0: none")
     channels: int | None = Field(None, ge=1, description="initial channels of the trained network; null: model.channels")
     layers: int | None = Field(None, ge=1, description="cells of the trained network; null: model.layers")
+    auxiliary_weight: float = Field(0.0, ge=0, description="weight of DARTS' auxiliary head after the 2/3 cell in "
+                                                           "the loss (0.4 in the paper); 0: no auxiliary head")
+    drop_path: float = Field(0.0, ge=0, lt=1, description="drop-path probability, ramped linearly from 0 over the "
+                                                          "epochs (0.2 in the paper); 0: off")
+    cutout: int = Field(0, ge=0, description="cutout of this side on training inputs (16 in the paper's CIFAR-10 "
+                                             "training); 0: off")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of classification losses "
+                                                                "(0.1 in the paper's ImageNet setting)")
+    stem: Literal["family", "imagenet"] = Field("family", description="the family's stem, or DARTS' ImageNet "
+                                                                      "stem of three stride-2 convolutions")
 
 
 class BenchConfig(Section):
@@ -192,7 +204,7 @@ def load_config(source: str | os.PathLike | dict, overrides: dict[str, Any] | Se
     task = get_task(config.task)
     options = validate(task.Options, config.data, origin, prefix="data.")
     config.data = options.model_dump(mode="json")
-    family = config.model.family or task.family
+    family = config.model.family or task.default_family(options)
     from darts.plugins import get_registry
 
     get_registry().family(family)  # an unknown family or primitive fails here, with suggestions

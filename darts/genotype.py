@@ -155,6 +155,9 @@ class Genotype:
 
         searched = tuple(canonical(name, f"primitives[{i}]") for i, name in enumerate(self.primitives))
         expected = CELL_TYPES[family.cell]
+        per_cell = family.cell == "feedforward" and set(self.cells) == {f"cell_{i}" for i in range(len(self.cells))}
+        if per_cell:  # one cell genotype per layer (searched with separate alphas per cell)
+            expected = tuple(self.cells)
         for cell_name in expected:
             if cell_name not in self.cells:
                 reader.fail(f"cells.{cell_name}", f"is missing; a {family.cell} family needs cells "
@@ -162,7 +165,8 @@ class Genotype:
         for cell_name in self.cells:
             if cell_name not in expected:
                 reader.fail(f"cells.{cell_name}", f"is not a cell type of family {self.family!r} "
-                                                  f"(expected {', '.join(expected)})")
+                                                  f"(expected {', '.join(expected)}, or cell_0, cell_1, ... "
+                                                  "for one genotype per cell)")
         cells = {}
         for cell_name, cell in self.cells.items():
             where = f"cells.{cell_name}"

@@ -131,12 +131,14 @@ def build_search_network(model: ModelConfig, data: TaskData):
     return SearchNetwork(model.family, data.in_channels or model.embedding_dim, model.channels, 0,
                          layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
                          primitives=model.primitives, stem_multiplier=model.stem_multiplier,
-                         stem=_stem_factory(model, data), head=head, pool=_pool_factory(model))
+                         stem=_stem_factory(model, data), head=head, pool=_pool_factory(model), alphas=model.alphas)
 
 
 def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, channels: int | None = None,
-                  layers: int | None = None) -> nn.Module:
-    """The discrete network of ``genotype`` (a file, a name or a Genotype) for ``data``, to train from scratch."""
+                  layers: int | None = None, auxiliary: bool = False, imagenet_stem: bool = False) -> nn.Module:
+    """The discrete network of ``genotype`` (a file, a name or a Genotype) for ``data``, to train from scratch.
+
+    ``auxiliary`` adds DARTS' auxiliary head (one output per target); ``imagenet_stem`` DARTS' ImageNet stems."""
     genotype = load_genotype(genotype)
     check_family_fits(genotype.family, data, what="the genotype's family")
     model = model.model_copy(update={"family": genotype.family})
@@ -146,7 +148,15 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
                                 model.hidden_size, 0, head=head)
     return Network(genotype, data.in_channels or model.embedding_dim, channels or model.channels, 0,
                    layers=layers or model.layers, stem_multiplier=model.stem_multiplier,
-                   stem=_stem_factory(model, data), head=head, pool=_pool_factory(model))
+                   stem=_stem_factory(model, data), head=head, pool=_pool_factory(model),
+                   auxiliary=head if auxiliary else False, imagenet_stem=imagenet_stem)
+
+
+def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> nn.Module:
+    """``build_network`` with the ``train.*`` settings: width, depth, auxiliary head and stem."""
+    t = config.train
+    return build_network(genotype, config.model, data, t.channels, t.layers, auxiliary=t.auxiliary_weight > 0,
+                         imagenet_stem=t.stem == "imagenet")
 
 
 class TextCNN(nn.Module):

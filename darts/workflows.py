@@ -24,14 +24,16 @@ from torch.utils.data import Dataset, Subset
 import darts
 from darts.architecture import Architecture
 from darts.config import RunConfig, load_config
+from darts.data.augment import Compose, Cutout, TransformedDataset
 from darts.genotype import Genotype, load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from darts.models import build_baseline, build_network, build_search_network, count_parameters, multiply_adds
+from darts.models import (build_baseline, build_search_network, build_trained_network, count_parameters,
+                          multiply_adds)
 from darts.runs import RunLog, new_run_dir
 from darts.tasks import TaskData, get_task
-from darts.training.callbacks import (ArchitectureStep, Checkpoint, EarlyStopping, GenotypeTracker, GradientClipping,
-                                      LRSchedule, MetricsLogger, ProgressBar, TerminateOnNonFinite, load_checkpoint,
-                                      make_scheduler)
+from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoint, DropPathSchedule, EarlyStopping,
+                                      GenotypeTracker, GradientClipping, LRSchedule, MetricsLogger, ProgressBar,
+                                      TerminateOnNonFinite, load_checkpoint, make_scheduler)
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
 from darts.training.trainer import Callback, NonFiniteLossError, Trainer
 
@@ -82,6 +84,19 @@ class RunContext:
 def load_data(config: RunConfig) -> TaskData:
     task = get_task(config.task)
     return task.load(task.Options(**config.data), config.seed)
+
+
+def describe_data(config: RunConfig) -> TaskData:
+    """The task's inputs and targets, from its files or, where it can, from its options alone."""
+    task = get_task(config.task)
+    return task.spec(task.Options(**config.data), config.seed)
+
+
+def _augmented(data: Dataset, transform) -> Dataset:
+    """``data`` with a random transform of each input, if there is one to apply."""
+    if transform is None or (isinstance(transform, Compose) and not transform.transforms):
+        return data
+    return TransformedDataset(data, transform)
 
 
 def split_dataset(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
@@ -173,7 +188,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     ``callbacks`` are added to the built-in ones (their state is checkpointed too)."""
     context = _start("search", config, runs, resume, console, quiet)
     config, data, s = context.config, context.data, context.config.search
-    weight_split, alpha_split = split_dataset(data.train, s.split, config.seed)
+    weight_split, alpha_split = (_augmented(part, data.augment) for part in split_dataset(data.train, s.split, config.seed))
     network = build_search_network(config.model, data)
     optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
@@ -233,8 +248,7 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
                      {"network": "genotype", "genotype_source": str(source or "genotype")})
     if resume is not None:
         genotype = load_genotype(context.run_dir / "genotype.json")
-    t = context.config.train
-    model = build_network(genotype, context.config.model, context.data, t.channels, t.layers)
+    model = build_trained_network(genotype, context.config, context.data)
     context.open()
     if resume is None:
         genotype.save(context.run_dir / "genotype.json", overwrite=True)
@@ -261,11 +275,18 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
         train_split, valid_split = split_dataset(data.train, 1 - t.valid_fraction, config.seed)
     else:
         train_split, valid_split = data.train, None
+    cutout = [Cutout(t.cutout)] if t.cutout else []
+    train_split = _augmented(train_split, Compose([data.augment, *cutout]) if data.augment else Compose(cutout))
     optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
-    loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
+    loss = TaskLoss(data.targets, data.multi_task, config.task_weights, t.label_smoothing)
+    recipe: list[Callback] = []
+    if t.auxiliary_weight > 0 and hasattr(model, "auxiliary_head"):
+        recipe.append(AuxiliaryLoss(t.auxiliary_weight))
+    if t.drop_path > 0 and hasattr(model, "drop_path_prob"):
+        recipe.append(DropPathSchedule(t.drop_path))
     trainer = Trainer(model, optimizer, loss, train_split, t.batch_size, t.epochs, valid_split,
                       [*_common_callbacks(context, t, optimizer, console=context.console, description="train"),
-                       *callbacks], config.seed, _monitor(t, data, valid_split is not None))
+                       *recipe, *callbacks], config.seed, _monitor(t, data, valid_split is not None))
     parameters = count_parameters(model)
     if not context.resumed:
         context.log.event("start", f"train {what} on {config.task}: {parameters['model']:,} parameters, "
@@ -330,8 +351,7 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
     if info["command"] == "train" and info.get("network", "genotype") != "genotype":
         model, batch_size, statistics = build_baseline(info["network"], config, data), config.train.batch_size, "running"
     elif info["command"] == "train":
-        model = build_network(run_dir / "genotype.json", config.model, data, config.train.channels,
-                              config.train.layers)
+        model = build_trained_network(run_dir / "genotype.json", config, data)
         batch_size, statistics = config.train.batch_size, "running"
     else:
         model, batch_size, statistics = build_search_network(config.model, data), config.search.batch_size, "batch"
@@ -350,14 +370,14 @@ def summary(config: RunConfig, genotype: str | Path | Genotype | None = None,
             genotype_family: str | None = None) -> dict[str, Any]:
     """Parameters (auxiliary heads apart) and multiply-adds of the search network, or of a genotype's network."""
     torch.manual_seed(config.seed)
-    data = load_data(config)
+    data = describe_data(config)
     if genotype is None:
         network, kind = build_search_network(config.model, data), "search supernet"
         channels, layers = config.model.channels, config.model.layers
     else:
         genotype = _load_genotype(genotype, genotype_family)
         channels, layers = config.train.channels or config.model.channels, config.train.layers or config.model.layers
-        network, kind = build_network(genotype, config.model, data, channels, layers), "discrete network"
+        network, kind = build_trained_network(genotype, config, data), "discrete network"
     parameters = count_parameters(network)
     example = data.example_input(1)
     return {"network": kind, "family": genotype.family if genotype is not None else config.model.family,

@@ -16,8 +16,19 @@ from darts.genotype import CellGenotype
 from darts.search_space.mixed_op import MixedOp
 
 
+def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
+    """Zero whole examples of ``x`` with probability ``drop_prob``, scaling the kept ones by 1 / (1 - p)."""
+    keep = 1.0 - drop_prob
+    mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+    return x / keep * mask
+
+
 class Node(nn.Module):
-    """A latent state: the sum of its incoming edges, each an op applied to an earlier state."""
+    """A latent state: the sum of its incoming edges, each an op applied to an earlier state.
+
+    In a discrete network in training, ``drop_prob`` > 0 applies drop path to every edge that is not an
+    identity, as DARTS' evaluation networks do.
+    """
 
     def __init__(self, edges: Sequence[nn.Module], inputs: Sequence[int]) -> None:
         super().__init__()
@@ -25,10 +36,14 @@ class Node(nn.Module):
             raise ValueError(f"a node needs one input index per edge, got {len(edges)} edges and {len(inputs)}")
         self.edges = nn.ModuleList(edges)
         self.inputs = tuple(inputs)
+        self.drop_prob = 0.0
 
     def forward(self, states: Sequence[torch.Tensor], weights: torch.Tensor | None = None) -> torch.Tensor:
         if weights is None:
             outs = [edge(states[j]) for j, edge in zip(self.inputs, self.edges)]
+            if self.training and self.drop_prob > 0:
+                outs = [out if isinstance(edge, nn.Identity) else drop_path(out, self.drop_prob)
+                        for out, edge in zip(outs, self.edges)]
         else:
             outs = [edge(states[j], w) for j, edge, w in zip(self.inputs, self.edges, weights)]
         total = outs[0]

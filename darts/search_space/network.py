@@ -83,15 +83,64 @@ class Supernet(nn.Module):
         return Genotype(self.family.name, self.primitive_names, cells)
 
 
+class AuxiliaryHead(nn.Module):
+    """DARTS' auxiliary classifier on the cell at 2/3 of the depth (training only; not counted in the size).
+
+    ReLU, average pooling 5 (stride 3, or 2 for ImageNet) -- adaptive to 2 when the map is smaller --,
+    1x1 conv to 128, BN, ReLU, conv of width 2 to 768, BN, ReLU, then the head. For families without spatial
+    dimensions the convolutions are linear maps.
+    """
+
+    def __init__(self, family: Family, channels: int, head: nn.Module, pool_stride: int = 3) -> None:
+        super().__init__()
+        dims, self.pool_stride = family.spatial_dims, pool_stride
+        if dims:
+            conv, norm = getattr(nn, f"Conv{dims}d"), getattr(nn, f"BatchNorm{dims}d")
+            self.features = nn.Sequential(conv(channels, 128, 1, bias=False), norm(128), nn.ReLU(),
+                                          conv(128, 768, 2, bias=False), norm(768), nn.ReLU())
+        else:
+            self.features = nn.Sequential(nn.Linear(channels, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
+                                          nn.Linear(128, 768, bias=False), nn.BatchNorm1d(768), nn.ReLU())
+        self.head = head
+
+    def forward(self, x: torch.Tensor):
+        x = F.relu(x)
+        dims = x.dim() - 2
+        if dims:
+            if min(x.shape[2:]) >= 5:
+                x = getattr(F, f"avg_pool{dims}d")(x, 5, stride=self.pool_stride, padding=0, count_include_pad=False)
+            else:
+                x = getattr(F, f"adaptive_avg_pool{dims}d")(x, 2)
+        x = self.features(x)
+        return self.head(x.flatten(2).mean(-1) if dims else x)
+
+
+def imagenet_stems(family: Family, in_channels: int, channels: int) -> tuple[nn.Module, nn.Module]:
+    """DARTS' ImageNet stems: three stride-2 convolutions, the first two giving s0, the third s1."""
+    if not family.spatial_dims:
+        raise ValueError(f"the ImageNet stem needs a convolutional family; {family.name!r} has no spatial dims")
+    conv = getattr(nn, f"Conv{family.spatial_dims}d")
+    norm = getattr(nn, f"BatchNorm{family.spatial_dims}d")
+    stem0 = nn.Sequential(conv(in_channels, channels // 2, 3, stride=2, padding=1, bias=False), norm(channels // 2),
+                          nn.ReLU(), conv(channels // 2, channels, 3, stride=2, padding=1, bias=False), norm(channels))
+    stem1 = nn.Sequential(nn.ReLU(), conv(channels, channels, 3, stride=2, padding=1, bias=False), norm(channels))
+    return stem0, stem1
+
+
 class CellNetwork(nn.Module):
     """Stem, a stack of cells with reductions (at 1/3 and 2/3 of the depth by default), pooling and head.
 
-    ``stem``, ``head`` and ``pool`` replace the family's own (for an embedding stem, task heads, max pooling)."""
+    ``stem``, ``head`` and ``pool`` replace the family's own (for an embedding stem, task heads, max pooling).
+    ``auxiliary``: a head factory for DARTS' auxiliary classifier after the cell at 2/3 of the depth; its
+    output (training mode only) is kept in ``auxiliary_output``. ``imagenet_stem``: DARTS' three stride-2
+    stem convolutions instead of the single stem. ``drop_path_prob`` sets drop path in every node.
+    """
 
     def __init__(self, family: Family, in_channels: int, channels: int, num_classes: int, layers: int,
                  make_cell: CellFactory, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None,
-                 pool: Callable[[], nn.Module] | None = None) -> None:
+                 pool: Callable[[], nn.Module] | None = None, auxiliary: HeadFactory | None = None,
+                 imagenet_stem: bool = False) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be at least 1, got {layers}")
@@ -102,10 +151,16 @@ class CellNetwork(nn.Module):
         bad = sorted(r for r in reductions if not 0 <= r < layers)
         if bad:
             raise ValueError(f"reduction layers {bad} are outside 0..{layers - 1}")
-        c_curr = stem_multiplier * channels
-        self.stem = stem(c_curr) if stem is not None else family.stem(in_channels, c_curr)
-        c_pp, c_p, c_curr = c_curr, c_curr, channels
-        cells, reduction_prev = [], False
+        if imagenet_stem:
+            self.stem, self.stem1 = imagenet_stems(family, in_channels, channels)
+            c_pp, c_p, c_curr, reduction_prev = channels, channels, channels, True
+        else:
+            c_stem = stem_multiplier * channels
+            self.stem = stem(c_stem) if stem is not None else family.stem(in_channels, c_stem)
+            self.stem1 = None
+            c_pp, c_p, c_curr, reduction_prev = c_stem, c_stem, channels, False
+        cells = []
+        self.auxiliary_index = 2 * layers // 3 if auxiliary is not None else None
         for i in range(layers):
             reduction = i in reductions
             if reduction:
@@ -114,20 +169,40 @@ class CellNetwork(nn.Module):
             cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.out_channels
+            if i == self.auxiliary_index:
+                self.auxiliary_head = AuxiliaryHead(family, c_p, auxiliary(768), 2 if imagenet_stem else 3)
         self.cells = nn.ModuleList(cells)
         self.pool = pool() if pool is not None else family.pool()
         self.out_channels = c_p
         self.head = head(c_p) if head is not None else nn.Linear(c_p, num_classes)
+        self.auxiliary_output = None
 
-    def cell_weights(self) -> dict[str, torch.Tensor] | None:
-        """Mixing weights per cell type during search; None for a discrete network."""
+    @property
+    def drop_path_prob(self) -> float:
+        nodes = [m for m in self.cells.modules() if hasattr(m, "drop_prob")]
+        return nodes[0].drop_prob if nodes else 0.0
+
+    @drop_path_prob.setter
+    def drop_path_prob(self, value: float) -> None:
+        if not 0 <= value < 1:
+            raise ValueError(f"drop path probability must be in [0, 1), got {value}")
+        for module in self.cells.modules():
+            if hasattr(module, "drop_prob"):
+                module.drop_prob = value
+
+    def cell_weights(self) -> dict[nn.Module, torch.Tensor] | None:
+        """Mixing weights of each cell during search (keyed by the cell); None for a discrete network."""
         return None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.cell_weights()
-        s0 = s1 = self.stem(x)
-        for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, None if weights is None else weights[cell.kind])
+        s0 = self.stem(x)
+        s1 = self.stem1(s0) if self.stem1 is not None else s0
+        self.auxiliary_output = None
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, None if weights is None else weights[cell])
+            if i == self.auxiliary_index and self.training:
+                self.auxiliary_output = self.auxiliary_head(s1)
         return self.pool(s1)
 
     def forward(self, x: torch.Tensor):
@@ -145,7 +220,10 @@ class SearchNetwork(Supernet, CellNetwork):
                  nodes: int = 4, multiplier: int | None = None, primitives: Sequence[str] | None = None,
                  stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None, affine: bool = False,
-                 pool: Callable[[], nn.Module] | None = None, registry: Registry | None = None) -> None:
+                 pool: Callable[[], nn.Module] | None = None, alphas: str = "shared",
+                 registry: Registry | None = None) -> None:
+        if alphas not in ("shared", "per_cell"):
+            raise ValueError(f"alphas is 'shared' (one per cell type, as the paper) or 'per_cell', got {alphas!r}")
         fam, ops = resolve_space(family, primitives, "feedforward", registry)
         multiplier = nodes if multiplier is None else multiplier
         if not 1 <= multiplier <= nodes:
@@ -162,20 +240,30 @@ class SearchNetwork(Supernet, CellNetwork):
         self.primitive_names = tuple(p.name for p in ops)
         edges = sum(2 + i for i in range(nodes))
         concat = tuple(range(2 + nodes - multiplier, 2 + nodes))
-        self.cell_concat = {"normal": concat, "reduce": concat}
-        self.alphas = Alphas({"normal": (edges, len(ops)), "reduce": (edges, len(ops))})
+        names = [f"cell_{i}" for i in range(layers)] if alphas == "per_cell" else ["normal", "reduce"]
+        self.cell_concat = {name: concat for name in names}
+        self.alphas = Alphas({name: (edges, len(ops)) for name in names})
+        self.alpha_sharing = alphas
 
     def cell_weights(self) -> dict[str, torch.Tensor]:
-        return self.arch_weights()
+        weights = self.arch_weights()
+        if self.alpha_sharing == "per_cell":
+            return {cell: weights[f"cell_{i}"] for i, cell in enumerate(self.cells)}
+        return {cell: weights[cell.kind] for cell in self.cells}
 
 
 class Network(CellNetwork):
-    """A discrete network built from a genotype, to train from scratch."""
+    """A discrete network built from a genotype, to train from scratch.
+
+    ``auxiliary=True`` adds DARTS' auxiliary head (a linear layer to ``num_classes``, or ``auxiliary`` as a
+    head factory); ``imagenet_stem=True`` gives the ImageNet-sized network's stems.
+    """
 
     def __init__(self, genotype: Genotype | str, in_channels: int, channels: int, num_classes: int,
                  layers: int = 8, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None,
-                 pool: Callable[[], nn.Module] | None = None, registry: Registry | None = None) -> None:
+                 pool: Callable[[], nn.Module] | None = None, auxiliary: bool | HeadFactory = False,
+                 imagenet_stem: bool = False, registry: Registry | None = None) -> None:
         registry = resolve_registry(registry)
         genotype = load_genotype(genotype, registry)
         fam = registry.family(genotype.family)
@@ -184,10 +272,19 @@ class Network(CellNetwork):
         used: dict[str, Primitive] = {name: registry.primitive(fam.name, name)
                                       for cell in genotype.cells.values() for name, _ in cell.genes}
 
-        def make_cell(reduction: bool, reduction_prev: bool, c_pp: int, c_p: int, c: int) -> Cell:
-            cell_genotype = genotype.cells["reduce" if reduction else "normal"]
-            return discrete_cell(fam, cell_genotype, used, c_pp, c_p, c, reduction, reduction_prev)
+        per_cell = "normal" not in genotype.cells
+        if per_cell and len(genotype.cells) != layers:
+            raise ValueError(f"the genotype has one cell per layer for {len(genotype.cells)} layers; the network "
+                             f"has {layers} (build it with layers={len(genotype.cells)})")
+        built = []
 
+        def make_cell(reduction: bool, reduction_prev: bool, c_pp: int, c_p: int, c: int) -> Cell:
+            name = f"cell_{len(built)}" if per_cell else ("reduce" if reduction else "normal")
+            built.append(name)
+            return discrete_cell(fam, genotype.cells[name], used, c_pp, c_p, c, reduction, reduction_prev)
+
+        if auxiliary is True:
+            auxiliary = (lambda features: nn.Linear(features, num_classes)) if head is None else head
         super().__init__(fam, in_channels, channels, num_classes, layers, make_cell, stem_multiplier,
-                         reductions, stem, head, pool)
+                         reductions, stem, head, pool, auxiliary or None, imagenet_stem)
         self.genotype = genotype

@@ -44,7 +44,8 @@ class TaskData:
     ``in_channels`` for float inputs (batch, channels, ...); ``vocab_size`` for token ids (batch, length).
     ``multi_task``: targets come as ``{name: labels}``; otherwise as one tensor for the single target.
     ``stem``: optional ``stem(channels) -> nn.Module`` replacing the family's stem, for inputs with a
-    structure of their own (e.g. two feature groups encoded apart); ``artifacts``: JSON files a run saves.
+    structure of their own (e.g. two feature groups encoded apart); ``artifacts``: JSON files a run saves;
+    ``augment``: a random transform of one training input, applied to the examples the weights learn from.
     """
 
     train: Dataset
@@ -55,6 +56,7 @@ class TaskData:
     vocab_size: int | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
     stem: Callable[[int], Any] | None = None
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
         if (self.in_channels is None) == (self.vocab_size is None):
@@ -85,6 +87,15 @@ class Task:
     def load(self, options: Any, seed: int) -> TaskData:
         raise NotImplementedError
 
+    def spec(self, options: Any, seed: int) -> TaskData:
+        """What a network needs to know (input shape, targets) without the user's files when possible;
+        ``darts summary`` uses it. By default the data itself."""
+        return self.load(options, seed)
+
+    def default_family(self, options: Any) -> str:
+        """The family a config without ``model.family`` gets."""
+        return self.family
+
 
 _TASKS: dict[str, Task] = {}
 
@@ -100,7 +111,7 @@ def register_task(task: Task | type[Task]) -> Task:
 
 
 def _register_builtin() -> None:
-    for module in ("darts.tasks.builtin", "darts.tasks.p3b5"):  # their classes register themselves
+    for module in ("darts.tasks.builtin", "darts.tasks.p3b5", "darts.tasks.vision"):  # they register themselves
         importlib.import_module(module)
 
 

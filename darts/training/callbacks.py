@@ -107,6 +107,30 @@ class LRSchedule(Callback):
             self.scheduler.load_state_dict(state)
 
 
+class AuxiliaryLoss(Callback):
+    """Add ``weight`` times the loss of the network's auxiliary head (``model.auxiliary_output``) in training."""
+
+    order = -1  # before the non-finite check, which then sees the whole loss
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+
+    def after_loss(self, trainer: "Trainer") -> None:
+        auxiliary = getattr(trainer.model, "auxiliary_output", None)
+        if auxiliary is not None:
+            trainer.loss = trainer.loss + self.weight * trainer.loss_fn(auxiliary, trainer.batch[1])
+
+
+class DropPathSchedule(Callback):
+    """Drop path ramped linearly: probability ``max_prob * epoch / epochs`` in each epoch, as DARTS trains."""
+
+    def __init__(self, max_prob: float) -> None:
+        self.max_prob = max_prob
+
+    def before_epoch(self, trainer: "Trainer") -> None:
+        trainer.model.drop_path_prob = self.max_prob * trainer.epoch / trainer.epochs
+
+
 class TerminateOnNonFinite(Callback):
     """Stop with :class:`NonFiniteLossError`, naming the epoch and step, at the first NaN or infinite loss."""
 

@@ -28,8 +28,10 @@ def higher_is_better(metric: str) -> bool:
 class TaskLoss:
     """``loss(outputs, targets)``: one target's loss, or the weighted mean over a dict of targets."""
 
-    def __init__(self, targets: Sequence[Target], multi_task: bool, weights: Mapping[str, float] | None = None) -> None:
+    def __init__(self, targets: Sequence[Target], multi_task: bool, weights: Mapping[str, float] | None = None,
+                 label_smoothing: float = 0.0) -> None:
         self.targets = {t.name: t for t in targets}
+        self.label_smoothing = label_smoothing
         self.multi_task = multi_task
         if weights is not None:
             unknown = sorted(set(weights) - set(self.targets))
@@ -43,8 +45,9 @@ class TaskLoss:
     def per_target(self, outputs, targets) -> dict[str, torch.Tensor]:
         if not self.multi_task:
             (target,) = self.targets.values()
-            return {target.name: _loss(target, outputs, targets)}
-        return {name: _loss(self.targets[name], outputs[name], targets[name]) for name in self.targets}
+            return {target.name: _loss(target, outputs, targets, self.label_smoothing)}
+        return {name: _loss(self.targets[name], outputs[name], targets[name], self.label_smoothing)
+                for name in self.targets}
 
     def combine(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         total = sum(self.weights.values())
@@ -54,9 +57,9 @@ class TaskLoss:
         return self.combine(self.per_target(outputs, targets))
 
 
-def _loss(target: Target, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def _loss(target: Target, output: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     if target.kind == "classification":
-        return F.cross_entropy(output, labels)
+        return F.cross_entropy(output, labels, label_smoothing=label_smoothing)
     return F.mse_loss(output, labels.to(output.dtype))
 
 
