@@ -25,6 +25,7 @@ setup(
         "pydantic>=2.5",
         "matplotlib>=3.7",
         "tabulate>=0.9",
+        "pillow>=9",
     ],
     # pyarrow reads Parquet tables (examples/uno); the tests read and write one
     extras_require={"test": ["pytest>=7", "pyarrow>=14"], "parquet": ["pyarrow>=14"]},
