@@ -52,7 +52,8 @@ def test_summary_gives_parameters_and_multiply_adds(capsys):
     assert main(["summary", "digits-quick", "--genotype", "DARTS_V2", "--train.channels", "36", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["network"] == "discrete network" and figures["channels"] == 36
-    assert figures["parameters"] > 0 and figures["multiply_adds"] > 0 and figures["auxiliary_parameters"] == 0
+    assert figures["parameters"] > 0 and figures["multiply_adds"] > 0
+    assert figures["auxiliary_parameters"] > 0  # digits-quick trains with an auxiliary head, counted apart
 
 
 def test_errors_are_short_and_named(capsys):
