@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from darts.distributed import all_reduce_mean
+
 Order = Literal["first", "second", "exact"]
 Batch = Sequence[Any]
 LossFn = Callable[[Any, Any], torch.Tensor]
@@ -107,19 +109,22 @@ class Architecture:
         weights = list(self.weights)
         if order == "first":
             loss = self._loss(weights, val)
-            direct = torch.autograd.grad(loss, self.alphas, allow_unused=True)
-            return Hypergradient(_zeros_for_none(direct, self.alphas), [torch.zeros_like(a) for a in self.alphas],
-                                 float(loss.detach()))
+            direct = all_reduce_mean(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True),
+                                                     self.alphas))
+            return Hypergradient(direct, [torch.zeros_like(a) for a in self.alphas],
+                                 float(all_reduce_mean([loss.detach()])[0]))
         # the virtual step w' = w - xi * (what the weight optimiser would do)
         exact = order == "exact"
         train_loss = self._loss(weights, train)
         train_grads = _zeros_for_none(
             torch.autograd.grad(train_loss, weights, allow_unused=True, create_graph=exact), weights)
-        virtual, scales = self._virtual_step(weights, [g.detach() for g in train_grads])
+        # distributed: every gradient below is the mean over the ranks, as one process with the global batch
+        virtual, scales = self._virtual_step(weights, all_reduce_mean([g.detach() for g in train_grads]))
         val_loss = self._loss(virtual, val)
-        grads = torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True)
-        v_w = _zeros_for_none(grads[:len(virtual)], virtual)
-        direct = _zeros_for_none(grads[len(virtual):], self.alphas)
+        grads = _zeros_for_none(torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True),
+                                virtual + self.alphas)
+        grads = all_reduce_mean(grads)
+        v_w, direct = grads[:len(virtual)], grads[len(virtual):]
         # the direction of the mixed term: v scaled per weight by xi * (weight of the gradient in w')
         direction = [scale * v for scale, v in zip(scales, v_w)]
         if exact:
@@ -129,7 +134,8 @@ class Architecture:
             mixed = [m.detach() for m in _zeros_for_none(mixed, self.alphas)]
         else:
             mixed = self._finite_difference(weights, direction, train)
-        return Hypergradient([d.detach() for d in direct], mixed, float(val_loss.detach()))
+        mixed = all_reduce_mean(mixed)
+        return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss.detach()])[0]))
 
     # --- the pieces ----------------------------------------------------------------------------------
     def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch") -> torch.Tensor:

@@ -17,6 +17,7 @@ import pandas as pd
 from rich.console import Console
 
 import darts
+from darts import distributed
 from darts.config import RunConfig
 from darts.io import atomic_write_json, atomic_write_text
 from darts.models import build_search_network
@@ -33,9 +34,11 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
         raise ValueError(f"task {config.task!r} has no classification target to benchmark")
     build_search_network(config.model, data)  # so does a search space that does not fit the task
     bench_dir = new_run_dir(runs, f"bench-{name or config.task}")
-    atomic_write_text(bench_dir / "config.yaml", config.to_yaml())
-    atomic_write_json(bench_dir / "run.json", {"command": "bench", "darts": darts.__version__,
-                                               "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    main = distributed.is_main()  # under torchrun every rank runs the steps; rank 0 writes
+    if main:
+        atomic_write_text(bench_dir / "config.yaml", config.to_yaml())
+        atomic_write_json(bench_dir / "run.json", {"command": "bench", "darts": darts.__version__,
+                                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     log = RunLog(bench_dir, console, quiet)
     plan = [f"search ({order} order) and train" for order in config.bench.orders]
     plan += ["random genotype"] * config.bench.random_genotypes + ([config.bench.baseline] if config.bench.baseline else [])
@@ -59,7 +62,9 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
     for index in range(config.bench.random_genotypes):
         announce(f"train random genotype {index + 1}")
         genotype = supernet.random_genotype(seed=config.seed + index)
-        genotype.save(bench_dir / f"random_genotype_{index + 1}.json")
+        if main:
+            genotype.save(bench_dir / f"random_genotype_{index + 1}.json")
+        distributed.barrier()
         train_dir = train(config, bench_dir / f"random_genotype_{index + 1}.json", bench_dir, console=console,
                           quiet=quiet)
         rows.append(_row(f"random genotype {index + 1}" if config.bench.random_genotypes > 1 else "random genotype",
@@ -70,12 +75,13 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
         rows.append(_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets))
 
     table = pd.DataFrame(rows).set_index("model")
-    atomic_write_text(bench_dir / "results.csv", table.to_csv(float_format="%.4f"))
-    atomic_write_text(bench_dir / "results.md", _markdown(table) + "\n")
-    atomic_write_json(bench_dir / "results.json", {"rows": table.reset_index().to_dict(orient="records")})
+    if main:
+        atomic_write_text(bench_dir / "results.csv", table.to_csv(float_format="%.4f"))
+        atomic_write_text(bench_dir / "results.md", _markdown(table) + "\n")
+        atomic_write_json(bench_dir / "results.json", {"rows": table.reset_index().to_dict(orient="records")})
     text = f"results of {bench_dir} (test split):\n" + _printable(table, targets)
     log.event("finish", text, echo=False)
-    if console is not None:  # the result itself, printed in quiet mode too
+    if console is not None and main:  # the result itself, printed in quiet mode too
         console.print(text, highlight=False, soft_wrap=True)
     return bench_dir
 

@@ -274,7 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and args.command not in OVERRIDABLE:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
-    console = Console()
+    from darts import distributed
+
+    distributed.init_from_environment()  # under torchrun: join the process group; only rank 0 prints
+    console = Console(quiet=not distributed.is_main())
     try:
         return args.run(args, console)
     except (ConfigError, RegistryError, GenotypeError, FileExistsError, FileNotFoundError, ValueError) as error:

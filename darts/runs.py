@@ -7,7 +7,17 @@ from pathlib import Path
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
-    """Create and return ``root/name-YYYYmmdd-HHMMSS`` (with a numeric suffix if that exists already)."""
+    """Create and return ``root/name-YYYYmmdd-HHMMSS`` (with a numeric suffix if that exists already).
+
+    Under torch.distributed, rank 0 creates it and every rank gets its path."""
+    from darts import distributed
+
+    if distributed.active():
+        return Path(distributed.broadcast(str(_create_run_dir(root, name)) if distributed.is_main() else None))
+    return _create_run_dir(root, name)
+
+
+def _create_run_dir(root: str | Path, name: str) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -33,9 +43,14 @@ class RunLog:
         self.quiet = quiet
 
     def event(self, kind: str, message: str | None = None, echo: bool = True, **fields) -> None:
-        """Record an event: a JSON line with its fields, and ``message`` as a human line (printed unless quiet)."""
+        """Record an event: a JSON line with its fields, and ``message`` as a human line (printed unless quiet).
+        Only rank 0 of a distributed run records."""
         import json
 
+        from darts import distributed
+
+        if not distributed.is_main():
+            return
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": kind, **fields}
         with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as file:
             file.write(json.dumps(record, default=str) + "\n")

@@ -22,6 +22,7 @@ from rich.table import Table
 from torch.utils.data import Dataset, Subset
 
 import darts
+from darts import distributed
 from darts.architecture import Architecture
 from darts.config import RunConfig, load_config
 from darts.data.augment import Compose, Cutout, TransformedDataset
@@ -71,6 +72,7 @@ class RunContext:
     def open(self) -> None:
         if self.run_dir is None:
             self.run_dir = new_run_dir(self.runs, f"{self.command}-{self.config.task}")
+        if self.runs is not None and distributed.is_main():  # a new run: rank 0 writes what it starts from
             atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
             atomic_write_json(self.run_dir / "run.json", {
                 "command": self.command, "darts": darts.__version__, "torch": torch.__version__,
@@ -171,6 +173,8 @@ def _fit(context: RunContext, trainer: Trainer) -> None:
 
 
 def _save_model(context: RunContext, model: torch.nn.Module) -> None:
+    if not distributed.is_main():
+        return
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     atomic_write_bytes(context.run_dir / "model.pt", buffer.getvalue())
@@ -210,16 +214,19 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
 
     final = network.genotype()
     chosen = Genotype.from_dict(tracker.best["genotype"]) if s.genotype == "best" and tracker.best else final
-    chosen.save(context.run_dir / "genotype.json", overwrite=True)
     _save_model(context, network)
-    _plot_search(context.run_dir, chosen, tracker.alphas, trainer.history)
+    if distributed.is_main():
+        chosen.save(context.run_dir / "genotype.json", overwrite=True)
+        _plot_search(context.run_dir, chosen, tracker.alphas, trainer.history)
     last = trainer.history[-1]
     results = {"command": "search", "task": config.task, "family": config.model.family, "epochs": trainer.epoch,
                "monitor": trainer.monitor, "best": trainer.best, "final": last,
                "genotype": s.genotype, "parameters": count_parameters(network)["model"],
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
-    atomic_write_json(context.run_dir / "results.json", results)
+    if distributed.is_main():
+        atomic_write_json(context.run_dir / "results.json", results)
     context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
+    distributed.barrier()  # every rank returns once the run's files are written
     return context.run_dir
 
 
@@ -250,8 +257,9 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
         genotype = load_genotype(context.run_dir / "genotype.json")
     model = build_trained_network(genotype, context.config, context.data)
     context.open()
-    if resume is None:
+    if resume is None and distributed.is_main():
         genotype.save(context.run_dir / "genotype.json", overwrite=True)
+    distributed.barrier()
     return _train_model(context, model, f"{genotype.family} genotype", callbacks, genotype)
 
 
@@ -300,15 +308,17 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
                "parameters": parameters, "test": test, "monitor": trainer.monitor, "best": trainer.best,
                "final": trainer.history[-1], "baseline": _baseline(data),
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
-    atomic_write_json(context.run_dir / "results.json", results)
-    from darts.plots import plot_genotype, plot_metrics
+    if distributed.is_main():
+        atomic_write_json(context.run_dir / "results.json", results)
+        from darts.plots import plot_genotype, plot_metrics
 
-    if genotype is not None:
-        plot_genotype(genotype, context.run_dir / "genotype.png")
-    plot_metrics(trainer.history, context.run_dir / "metrics.png")
+        if genotype is not None:
+            plot_genotype(genotype, context.run_dir / "genotype.png")
+        plot_metrics(trainer.history, context.run_dir / "metrics.png")
     context.log.event("finish", "test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()), results=results)
-    if context.console is not None and not context.quiet:
+    if context.console is not None and not context.quiet and distributed.is_main():
         context.console.print(results_table("test results", test, results["baseline"]))
+    distributed.barrier()
     return context.run_dir
 
 

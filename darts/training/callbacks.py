@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 import torch
 from torch.utils.data import Dataset
 
+from darts import distributed
 from darts.architecture import Architecture
 from darts.io import atomic_write_bytes, atomic_write_text
 from darts.runs import RunLog
@@ -183,9 +184,11 @@ class GenotypeTracker(Callback):
         self.alphas.append({"epoch": trainer.epoch, "primitives": list(genotype.primitives), "weights": weights})
         if trainer.improved:
             self.best = {"epoch": trainer.epoch, "genotype": genotype.to_dict()}
-            atomic_write_text(self.run_dir / "genotype_best.json", json.dumps(self.best["genotype"], indent=2) + "\n")
-        _write_lines(self.run_dir / "genotypes.jsonl", self.genotypes)
-        _write_lines(self.run_dir / "alphas.jsonl", self.alphas)
+        if distributed.is_main():
+            if trainer.improved:
+                atomic_write_text(self.run_dir / "genotype_best.json", json.dumps(self.best["genotype"], indent=2) + "\n")
+            _write_lines(self.run_dir / "genotypes.jsonl", self.genotypes)
+            _write_lines(self.run_dir / "alphas.jsonl", self.alphas)
 
     def state_dict(self) -> dict:
         return {"genotypes": self.genotypes, "alphas": self.alphas, "best": self.best}
@@ -206,8 +209,9 @@ class MetricsLogger(Callback):
     def after_epoch(self, trainer: "Trainer") -> None:
         import pandas as pd
 
-        frame = pd.DataFrame(trainer.history)
-        atomic_write_text(self.run_dir / "metrics.csv", frame.to_csv(index=False, float_format="%.6g"))
+        if distributed.is_main():
+            frame = pd.DataFrame(trainer.history)
+            atomic_write_text(self.run_dir / "metrics.csv", frame.to_csv(index=False, float_format="%.6g"))
         m = trainer.epoch_metrics
         shown = [k for k in m if k not in ("epoch", "seconds_per_step") and not k.startswith(("train_", "val_"))
                  or k in ("train_loss", "val_loss", trainer.monitor)]
@@ -272,6 +276,8 @@ class Checkpoint(Callback):
         self.path, self.log = Path(run_dir) / CHECKPOINT, log
 
     def after_epoch(self, trainer: "Trainer") -> None:
+        if not distributed.is_main():
+            return
         buffer = io.BytesIO()
         torch.save(trainer.state_dict(), buffer)
         atomic_write_bytes(self.path, buffer.getvalue())

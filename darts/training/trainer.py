@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from darts import distributed
+from darts.distributed import shard
 from darts.training.objective import MetricAccumulator, TaskLoss, higher_is_better
 
 #: epoch figures that measure time, not learning (they differ between identical runs)
@@ -73,10 +75,19 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
 
 
 def make_loader(data: Dataset, batch_size: int, seed: int | None = None, shuffle: bool = False) -> DataLoader:
-    """A loader whose order depends on ``seed`` only; shuffled loaders drop a last incomplete batch."""
+    """A loader whose order depends on ``seed`` only; shuffled loaders drop a last incomplete batch.
+
+    Under torch.distributed a shuffled loader reads this rank's share of the shuffled order (the same
+    order on every rank), so ``batch_size`` is per rank; an unshuffled one reads everything.
+    """
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
-    drop_last = shuffle and len(data) > batch_size
-    return DataLoader(data, batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
+    if not shuffle or not distributed.active():
+        return DataLoader(data, batch_size, shuffle=shuffle, drop_last=shuffle and len(data) > batch_size,
+                          generator=generator)
+    # the order a single process's shuffled loader reads (its iterator draws a seed, then the permutation)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)
+    order = shard(torch.randperm(len(data), generator=generator).tolist())
+    return DataLoader(data, batch_size, sampler=order, drop_last=len(order) > batch_size)
 
 
 def stream_seed(seed: int, epoch: int, stream: int, cycle: int = 0) -> int:
@@ -118,6 +129,7 @@ class Trainer:
         self.batches = 0
         self.epoch_metrics: dict[str, Any] = {}
         self.metrics = MetricAccumulator(loss)
+        self.forward_model = _distributed(model) if distributed.active() else model
 
     # --- the loop --------------------------------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
@@ -143,7 +155,7 @@ class Trainer:
             self.call("before_batch")
             inputs, targets = self.batch
             self.optimizer.zero_grad(set_to_none=True)
-            self.outputs = self.model(inputs)
+            self.outputs = self.forward_model(inputs)
             self.loss = self.loss_fn(self.outputs, targets)
             self.call("after_loss")
             self.loss.backward()
@@ -219,3 +231,14 @@ class Trainer:
             name = type(callback).__name__
             seen[name] = seen.get(name, 0) + 1
             yield (name if seen[name] == 1 else f"{name}{seen[name]}"), callback
+
+
+def _distributed(model: nn.Module) -> nn.Module:
+    """``model`` under DistributedDataParallel, its alphas (if any) left out of DDP's gradient reducer."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    alphas = getattr(model, "alphas", None)
+    if isinstance(alphas, nn.Module):
+        model._ddp_params_and_buffers_to_ignore = [f"alphas.{name}" for name, _ in alphas.named_parameters()]
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)

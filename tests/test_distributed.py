@@ -1,0 +1,207 @@
+"""torch.distributed with 2 gloo processes: alphas stay identical, the alpha gradient equals one process with
+the global batch, a distributed search gives the single-process genotype, and resumes from its checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from torch import nn
+
+from darts import Architecture, Family, SearchNetwork, register_family, register_primitive
+from darts.config import load_config
+from darts.plugins import get_registry, isolated_plugins
+from darts.training import Callback
+from darts.training.trainer import _distributed
+from darts.workflows import RunError, search
+
+WORLD = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _join(rank: int, port: int) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
+                      OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+
+
+def _spawn(function, *args) -> None:
+    mp.spawn(function, args=(_free_port(), *args), nprocs=WORLD, join=True)
+
+
+# --- the alpha step -------------------------------------------------------------------------------------------
+def _problem(batch: int = 8):
+    """A double-precision supernet in eval mode (per-example BatchNorm, no batch statistics) and data."""
+    torch.manual_seed(0)
+    network = SearchNetwork("conv1d", 3, 4, 3, layers=3, nodes=2).double().eval()
+    with torch.no_grad():
+        for alpha in network.arch_parameters():
+            alpha.normal_(0, 0.5)
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(2 * batch, 3, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (2 * batch,),
+                                                                                              generator=g))
+               for _ in range(2)]
+    return network, batches
+
+
+def _hypergradient_worker(rank: int, port: int, out: str, order: str) -> None:
+    _join(rank, port)
+    network, (train, val) = _problem()
+    local = lambda batch: tuple(t[rank * 8:(rank + 1) * 8] for t in batch)  # noqa: E731 - this rank's half
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+    architecture = Architecture(network, optimizer, F.cross_entropy, order=order)
+    total = architecture.hypergradient(local(train), local(val)).total
+    # several steps, each rank on its own data: alphas and weights must stay identical everywhere
+    ddp = _distributed(network)
+    g = torch.Generator().manual_seed(100 + rank)
+    for _ in range(3):
+        x, y = torch.randn(8, 3, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)
+        xv, yv = torch.randn(8, 3, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)
+        architecture.step((x, y), (xv, yv))
+        optimizer.zero_grad()
+        F.cross_entropy(ddp(x), y).backward()
+        optimizer.step()
+    torch.save({"total": total, "alphas": [a.detach() for a in network.arch_parameters()],
+                "weights": [w.detach() for w in network.parameters()]}, f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_two_ranks_take_the_alpha_step_of_one_process_with_the_global_batch(order, tmp_path):
+    _spawn(_hypergradient_worker, str(tmp_path), order)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
+    network, (train, val) = _problem()
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+    expected = Architecture(network, optimizer, F.cross_entropy, order=order).hypergradient(train, val).total
+    for result in ranks:
+        for got, want in zip(result["total"], expected):
+            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    for a, b in zip(ranks[0]["alphas"] + ranks[0]["weights"], ranks[1]["alphas"] + ranks[1]["weights"]):
+        assert torch.equal(a, b)  # bit-identical on every rank after several steps
+
+
+# --- whole searches -------------------------------------------------------------------------------------------
+class PlainLinear(Family):
+    """Fully connected glue without BatchNorm, so that a batch split over ranks is exactly the global batch."""
+
+    def stem(self, in_channels: int, out_channels: int) -> nn.Module:
+        return nn.Linear(in_channels, out_channels)
+
+    def preprocess(self, in_channels: int, out_channels: int, affine: bool = True) -> nn.Module:
+        return nn.Linear(in_channels, out_channels, bias=False)
+
+    reduce = preprocess
+
+
+def _register_plain() -> None:
+    if "plain_linear" in get_registry().family_names:
+        return
+    register_family(PlainLinear("plain_linear", ("none", "skip_connect", "dense", "tanh_dense")))
+    from darts_plugins.common import Zero
+
+    register_primitive("plain_linear", "none")(lambda c, stride: Zero(stride))
+    register_primitive("plain_linear", "skip_connect")(lambda c, stride: nn.Identity())
+    register_primitive("plain_linear", "dense")(lambda c, stride: nn.Sequential(nn.ReLU(), nn.Linear(c, c)))
+    register_primitive("plain_linear", "tanh_dense")(lambda c, stride: nn.Sequential(nn.Tanh(), nn.Linear(c, c)))
+
+
+def _config(batch: int, *extra: str):
+    _register_plain()
+    return load_config("tabular-quick", ["--model.family", "plain_linear", "--model.channels", "8", "--model.layers",
+                                         "2", "--model.nodes", "2", "--data.samples", "256", "--data.test_samples",
+                                         "64", "--search.epochs", "3", "--search.batch_size", str(batch),
+                                         "--search.arch_lr", "0.05", *extra])
+
+
+class PoisonLoss(Callback):
+    order = -1
+
+    def after_loss(self, trainer) -> None:
+        if (trainer.epoch + 1, trainer.batch_index + 1) == (2, 2):
+            trainer.loss = trainer.loss * float("nan")
+
+
+def _search_worker(rank: int, port: int, runs: str, mode: str) -> None:
+    _join(rank, port)
+    config = _config(16)
+    if mode == "poisoned":
+        try:
+            search(config, runs, quiet=True, callbacks=[PoisonLoss()])
+        except RunError:
+            pass
+    elif mode == "resume":
+        (run,) = [p for p in os.scandir(runs) if p.is_dir()]
+        search(resume=run.path, quiet=True)
+    else:
+        search(config, runs, quiet=True)
+    dist.destroy_process_group()
+
+
+def _genotype(runs) -> dict:
+    (run,) = [p for p in runs.iterdir() if p.is_dir()]
+    return json.loads((run / "genotype.json").read_text())
+
+
+@pytest.fixture
+def plain_family():
+    """The BN-free family, registered in a throw-away registry of this (the test's) process."""
+    with isolated_plugins():
+        _register_plain()
+        yield
+
+
+def test_a_distributed_search_finds_the_single_process_genotype_and_resumes(tmp_path, plain_family):
+    single = search(_config(32), tmp_path / "single", quiet=True)  # one process, the global batch of 2 x 16
+    _spawn(_search_worker, str(tmp_path / "two"), "plain")
+    (two,) = (tmp_path / "two").iterdir()
+    assert json.loads((single / "genotype.json").read_text()) == _genotype(tmp_path / "two")
+    import pandas as pd
+
+    a, b = pd.read_csv(single / "metrics.csv"), pd.read_csv(two / "metrics.csv")
+    assert a["val_loss"].tolist() == pytest.approx(b["val_loss"].tolist(), rel=1e-4)
+    assert len(list(two.iterdir())) == len(list(single.iterdir()))  # rank 0 alone wrote the run, completely
+
+    _spawn(_search_worker, str(tmp_path / "stopped"), "poisoned")
+    (stopped,) = (tmp_path / "stopped").iterdir()
+    assert torch.load(stopped / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    _spawn(_search_worker, str(tmp_path / "stopped"), "resume")
+    assert _genotype(tmp_path / "stopped") == _genotype(tmp_path / "two")
+    resumed = pd.read_csv(stopped / "metrics.csv")
+    assert resumed["val_loss"].tolist() == pytest.approx(b["val_loss"].tolist(), rel=1e-6)
+
+
+def test_a_distributed_checkpoint_resumes_in_one_process(tmp_path, plain_family):
+    import shutil
+
+    _spawn(_search_worker, str(tmp_path / "stopped"), "poisoned")
+    (stopped,) = (tmp_path / "stopped").iterdir()
+    shutil.copytree(stopped, tmp_path / "copy")
+    search(resume=tmp_path / "copy", quiet=True)  # 2 processes stopped it, 1 finishes it
+    assert json.loads((tmp_path / "copy" / "results.json").read_text())["epochs"] == 3
+
+
+def test_torchrun_runs_the_cli_with_two_processes(tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+               "-m", "darts", "search", "tabular-quick", "--data.samples", "128", "--data.test_samples", "32",
+               "--model.channels", "4", "--search.epochs", "1", "--search.batch_size", "16", "--runs",
+               str(tmp_path), "--quiet"]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = tmp_path.iterdir()
+    assert (run / "results.json").exists() and result.stdout.count("search finished") == 1  # rank 0 alone prints
