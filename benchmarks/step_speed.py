@@ -1,0 +1,141 @@
+"""Time and peak memory of one DARTS search step: a plain weight step, first order, second order (finite
+difference) and exact second order, on the supernets issue 8 names.
+
+    OMP_NUM_THREADS=1 python benchmarks/step_speed.py                 # every configuration (long at C=16, batch 64)
+    OMP_NUM_THREADS=1 python benchmarks/step_speed.py --configs cnn-c8 --repeats 5 --out step_speed.json
+
+A step is the alpha step of the given order (none for the plain step) followed by the weight step, as a
+search runs them. Each (configuration, step) runs in a fresh process, so its peak resident memory is its
+own; the time is the median of ``--repeats`` steps after ``--warmup``. Prints a table with the ratios to the
+plain step and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+#: name -> (family, input shape, classes, channels, cells, nodes, batch)
+CONFIGS = {
+    "cnn-c8": ("conv2d", (3, 32, 32), 10, 8, 5, 4, 32),
+    "cnn-c16-b16": ("conv2d", (3, 32, 32), 10, 16, 8, 4, 16),
+    "cnn-c16-b64": ("conv2d", (3, 32, 32), 10, 16, 8, 4, 64),
+    "p3b5-quick": ("p3b5", None, None, None, None, None, None),
+    "tiny": ("conv2d", (3, 8, 8), 10, 4, 3, 2, 4),  # for the tests
+}
+STEPS = ("plain", "first", "second", "exact")
+#: the published DARTS implementation on a machine of this kind, 1 thread, cnn-c8 (issue 8)
+REFERENCE = {"plain": (3.2, 1.8), "first": (6.3, 1.9), "second": (12.8, 2.4)}
+
+
+def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
+    """Build the supernet and its data, run the steps; in this process (called in a fresh one)."""
+    import torch
+    import torch.nn.functional as F
+
+    from darts import Architecture, SearchNetwork
+
+    torch.manual_seed(0)
+    family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
+    if family == "p3b5":
+        from darts.config import load_config
+        from darts.models import build_search_network
+        from darts.training import TaskLoss
+        from darts.workflows import load_data
+
+        settings = load_config("p3b5-quick")
+        data = load_data(settings)
+        network = build_search_network(settings.model, data)
+        loss_fn = TaskLoss(data.targets, data.multi_task)
+        loader = torch.utils.data.DataLoader(data.train, settings.search.batch_size)
+        batches = iter(loader)
+        train, val = next(batches), next(batches)
+        lr = settings.search.lr
+    else:
+        network = SearchNetwork(family, shape[0], channels, classes, layers=cells, nodes=nodes)
+        loss_fn = F.cross_entropy
+        train = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
+        val = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
+        lr = 0.025
+    optimizer = torch.optim.SGD(network.parameters(), lr, momentum=0.9, weight_decay=3e-4)
+    architecture = Architecture(network, optimizer, loss_fn, order="second")
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def one_step() -> None:
+        if step != "plain":
+            architecture.step(train, val, order=step)
+        optimizer.zero_grad()
+        loss_fn(network(train[0]), train[1]).backward()
+        optimizer.step()
+
+    for _ in range(warmup):
+        one_step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        one_step()
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"config": config, "step": step, "seconds": statistics.median(times), "times": times,
+            "peak_rss_gib": peak / 2**20, "rss_before_steps_gib": baseline / 2**20,
+            "weights": sum(p.numel() for p in network.parameters()), "threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--configs", default="cnn-c8,cnn-c16-b16,cnn-c16-b64,p3b5-quick",
+                        help=f"comma-separated, from {', '.join(CONFIGS)}")
+    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated, from plain, first, second, exact")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps; the median is reported (default 5)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--out", default="step_speed.json", help="where to write the figures (default step_speed.json)")
+    parser.add_argument("--one", nargs=2, metavar=("CONFIG", "STEP"), help=argparse.SUPPRESS)  # the worker
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(*args.one, args.repeats, args.warmup)))
+        return []
+    configs, steps = args.configs.split(","), args.steps.split(",")
+    unknown = [c for c in configs if c not in CONFIGS] + [s for s in steps if s not in STEPS]
+    if unknown:
+        parser.error(f"unknown configuration or step {unknown}; configurations: {', '.join(CONFIGS)}; "
+                     f"steps: {', '.join(STEPS)}")
+    rows = []
+    for config in configs:
+        for step in steps:
+            result = subprocess.run([sys.executable, __file__, "--one", config, step, "--repeats", str(args.repeats),
+                                     "--warmup", str(args.warmup)], capture_output=True, text=True)
+            if result.returncode:
+                sys.exit(f"{config}/{step} failed:\n{result.stderr}")
+            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            print(f"  measured {config} {step}: {rows[-1]['seconds']:.3f} s", file=sys.stderr, flush=True)
+    plain = {r["config"]: r for r in rows if r["step"] == "plain"}
+    for row in rows:
+        base = plain.get(row["config"])
+        row["time_ratio_to_plain"] = row["seconds"] / base["seconds"] if base else None
+        row["memory_ratio_to_plain"] = row["peak_rss_gib"] / base["peak_rss_gib"] if base else None
+        reference = REFERENCE.get(row["step"]) if row["config"] == "cnn-c8" else None
+        row["reference_seconds"], row["reference_peak_gib"] = reference or (None, None)
+    print(f"\n{'config':<13}{'step':<8}{'s/step':>9}{'x plain':>9}{'peak GiB':>10}{'x plain':>9}{'reference':>16}")
+    for row in rows:
+        ratio = f"{row['time_ratio_to_plain']:.2f}" if row["time_ratio_to_plain"] else "-"
+        memory = f"{row['memory_ratio_to_plain']:.2f}" if row["memory_ratio_to_plain"] else "-"
+        reference = f"{row['reference_seconds']} s, {row['reference_peak_gib']} GiB" if row["reference_seconds"] else ""
+        print(f"{row['config']:<13}{row['step']:<8}{row['seconds']:>9.3f}{ratio:>9}{row['peak_rss_gib']:>10.2f}"
+              f"{memory:>9}{reference:>16}")
+    machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+               "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump({"machine": machine, "rows": rows}, handle, indent=2)
+    print(f"\nfigures: {args.out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
