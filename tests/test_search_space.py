@@ -22,16 +22,21 @@ def test_supernet_output_for_any_input_size(family, shape):
                                                                            "reduce": (9, 8 if family != "linear" else 5)}
 
 
-def test_every_primitive_is_applied_during_search():
-    network = SearchNetwork("linear", in_channels=3, channels=4, num_classes=2, layers=3, nodes=2)
-    calls: dict[int, int] = {}
+@pytest.mark.parametrize("family, shape", [("linear", (4, 3)), ("conv1d", (4, 3, 9)), ("conv2d", (4, 3, 7, 5))])
+def test_every_mixed_op_is_the_weighted_sum_of_every_primitive(family, shape):
+    """Every primitive is applied (CANDLE's linear cell never applied its mixed ops): each mixed op of a real
+    forward pass equals the weighted sum of each primitive applied on its own, whatever work it shares or skips."""
+    torch.manual_seed(0)
+    network = SearchNetwork(family, in_channels=3, channels=4, num_classes=2, layers=3, nodes=2).double().eval()
+    seen = []
     for module in network.modules():
         if isinstance(module, MixedOp):
-            for op in module.ops:
-                op.register_forward_hook(lambda m, i, o: calls.__setitem__(id(m), calls.get(id(m), 0) + 1))
-    network(torch.randn(4, 3))
-    ops = [op for m in network.modules() if isinstance(m, MixedOp) for op in m.ops]
-    assert len(calls) == len(ops) and all(count == 1 for count in calls.values())
+            module.register_forward_hook(lambda m, inputs, out: seen.append((m, *inputs, out)))
+    network(torch.randn(*shape, dtype=torch.float64))
+    assert len(seen) == sum(isinstance(m, MixedOp) for m in network.modules())
+    for mixed, x, weights, out in seen:
+        expected = sum(w * op(x) for w, op in zip(weights, mixed.ops))
+        torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
 
 @dataclass
