@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+
+from darts import distributed
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
     """Create and return ``root/name-YYYYmmdd-HHMMSS`` (with a numeric suffix if that exists already).
 
     Under torch.distributed, rank 0 creates it and every rank gets its path."""
-    from darts import distributed
-
     if distributed.active():
         return Path(distributed.broadcast(str(_create_run_dir(root, name)) if distributed.is_main() else None))
     return _create_run_dir(root, name)
@@ -45,10 +46,6 @@ class RunLog:
     def event(self, kind: str, message: str | None = None, echo: bool = True, **fields) -> None:
         """Record an event: a JSON line with its fields, and ``message`` as a human line (printed unless quiet).
         Only rank 0 of a distributed run records."""
-        import json
-
-        from darts import distributed
-
         if not distributed.is_main():
             return
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": kind, **fields}

@@ -86,7 +86,8 @@ def load_p3b3(folder: str | Path, tasks: Sequence[str] | None = None, sequence_l
         raise DataFileError(f"{folder / where}: token id {largest} is out of range for vocab_size {vocab_size} "
                             f"(ids must be below it; leave vocab_size unset to take it from the data)")
     length = sequence_length or arrays["train_X"].shape[1]
-    labels, mapping = _reindex({s: {t: arrays[f"{s}_Y"][:, i] for i, t in enumerate(tasks)} for s in ("train", "test")})
+    labels, mapping = reindex_labels({s: {t: arrays[f"{s}_Y"][:, i] for i, t in enumerate(tasks)}
+                                      for s in ("train", "test")})
     return Documents(_fit_length(arrays["train_X"], length), labels["train"], _fit_length(arrays["test_X"], length),
                      labels["test"], vocab_size, {t: len(m) for t, m in mapping.items()},
                      {"labels.json": {"tasks": list(tasks), "classes": mapping}})
@@ -121,7 +122,7 @@ def _fit_length(tokens: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def _reindex(labels: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict[str, list]]:
+def reindex_labels(labels: dict[str, dict[str, np.ndarray]]) -> tuple[dict, dict[str, list]]:
     """Map each task's labels (train and test together) to 0..k-1; returns the new labels and the mapping."""
     tasks = labels["train"].keys()
     mapping = {t: sorted(set(labels["train"][t].tolist()) | set(labels["test"][t].tolist())) for t in tasks}
@@ -189,7 +190,7 @@ def load_text_table(path: str | Path, text_column: str, tasks: Sequence[str], te
         cut = min(len(train) - 1, max(1, round(test_fraction * len(train))))
         train, test = train.iloc[order[cut:]], train.iloc[order[:cut]]
     vocabulary = Vocabulary.build(train[text_column].tolist(), min_count, vocab_size)
-    labels, mapping = _reindex({"train": {t: train[t].to_numpy() for t in tasks},
+    labels, mapping = reindex_labels({"train": {t: train[t].to_numpy() for t in tasks},
                                 "test": {t: test[t].to_numpy() for t in tasks}})
     return Documents(vocabulary.encode(train[text_column].tolist(), sequence_length), labels["train"],
                      vocabulary.encode(test[text_column].tolist(), sequence_length), labels["test"],

@@ -12,6 +12,7 @@ from pydantic import Field
 from torch.utils.data import Subset, TensorDataset
 
 from darts.data.augment import Normalize, TransformedDataset, augmentation
+from darts.data.documents import reindex_labels
 from darts.data.images import ImageFolder, load_arrays, load_cifar
 from darts.tasks import Target, Task, TaskData, TaskOptions, register_task
 
@@ -122,9 +123,8 @@ class Arrays(Task):
         if options.path is None:
             raise _needs_path(self.name, "a .npz archive")
         x_train, y_train, x_test, y_test = load_arrays(options.path, options.test_fraction, seed)
-        classes = sorted(set(y_train.tolist()) | set(y_test.tolist()))
-        lookup = {c: i for i, c in enumerate(classes)}
-        relabel = lambda y: torch.tensor([lookup[v] for v in y.tolist()])  # noqa: E731
+        labels, mapping = reindex_labels({"train": {"label": y_train}, "test": {"label": y_test}})
+        classes = mapping["label"]
         x_train, x_test = torch.from_numpy(x_train), torch.from_numpy(x_test)
         if options.normalize:
             axes = [0, *range(2, x_train.dim())]
@@ -132,7 +132,8 @@ class Arrays(Task):
             normalize = Normalize(mean.tolist(), std.tolist())
             x_train = torch.stack([normalize(x) for x in x_train])
             x_test = torch.stack([normalize(x) for x in x_test])
-        return TaskData(TensorDataset(x_train, relabel(y_train)), TensorDataset(x_test, relabel(y_test)),
+        return TaskData(TensorDataset(x_train, torch.from_numpy(labels["train"]["label"])),
+                        TensorDataset(x_test, torch.from_numpy(labels["test"]["label"])),
                         (Target("label", classes=max(2, len(classes))),), in_channels=x_train.shape[1],
                         augment=augmentation(options.crop_padding, options.flip),
                         artifacts={"labels.json": {"classes": classes}})
