@@ -35,11 +35,13 @@ LossFn = Callable[[Any, Any], torch.Tensor]
 @dataclass
 class Hypergradient:
     """The parts of an alpha gradient: ``direct`` = grad_alpha L_val(w' or w), ``mixed`` = the second-order
-    term (already scaled by xi, zero at first order), ``total`` = direct - mixed."""
+    term (already scaled by xi, zero at first order), ``total`` = direct - mixed. ``val_output``: the
+    network's (detached) output on the validation batch, e.g. a recurrent model's next hidden state."""
 
     direct: list[torch.Tensor]
     mixed: list[torch.Tensor]
     val_loss: float
+    val_output: Any = None
 
     @property
     def total(self) -> list[torch.Tensor]:
@@ -93,13 +95,15 @@ class Architecture:
 
     # --- the public step -------------------------------------------------------------------------
     def step(self, train_batch: Batch, val_batch: Batch, order: Order | None = None) -> dict[str, float]:
-        """One alpha update from a training and a held-out validation batch; returns the validation loss."""
+        """One alpha update from a training and a held-out validation batch.
+
+        Returns ``val_loss`` and ``val_output`` (the network's detached output on the validation batch)."""
         grad = self.hypergradient(train_batch, val_batch, order)
         self.optimizer.zero_grad(set_to_none=True)
         for alpha, g in zip(self.alphas, grad.total):
             alpha.grad = g.detach()
         self.optimizer.step()
-        return {"val_loss": grad.val_loss}
+        return {"val_loss": grad.val_loss, "val_output": grad.val_output}
 
     def hypergradient(self, train_batch: Batch, val_batch: Batch, order: Order | None = None) -> Hypergradient:
         """The alpha gradient of the chosen order, in parts; changes no weight, buffer or alpha."""
@@ -112,7 +116,7 @@ class Architecture:
             direct = all_reduce_mean(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True),
                                                      self.alphas))
             return Hypergradient(direct, [torch.zeros_like(a) for a in self.alphas],
-                                 float(all_reduce_mean([loss.detach()])[0]))
+                                 float(all_reduce_mean([loss.detach()])[0]), _detached(val.output))
         # the virtual step w' = w - xi * (what the weight optimiser would do)
         exact = order == "exact"
         train_loss = self._loss(weights, train)
@@ -135,7 +139,8 @@ class Architecture:
         else:
             mixed = self._finite_difference(weights, direction, train)
         mixed = all_reduce_mean(mixed)
-        return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss.detach()])[0]))
+        return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss.detach()])[0]),
+                             _detached(val.output))
 
     # --- the pieces ----------------------------------------------------------------------------------
     def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch") -> torch.Tensor:
@@ -147,6 +152,7 @@ class Architecture:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(batch.seed)
             output = functional_call(self.network, state, inputs, strict=False)
+        batch.output = output
         return self.loss_fn(output, batch.targets)
 
     def _virtual_step(self, weights: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]):
@@ -214,6 +220,7 @@ class Architecture:
 class _SeededBatch:
     batch: Batch
     seed: int
+    output: Any = None  # the network's output in the last pass on this batch
 
     @property
     def inputs(self) -> Any:
@@ -222,6 +229,12 @@ class _SeededBatch:
     @property
     def targets(self) -> Any:
         return self.batch[1]
+
+
+def _detached(output: Any) -> Any:
+    from torch.utils._pytree import tree_map
+
+    return tree_map(lambda t: t.detach() if isinstance(t, torch.Tensor) else t, output)
 
 
 def _zeros_for_none(grads: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> list[torch.Tensor]:

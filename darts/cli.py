@@ -128,8 +128,8 @@ def cmd_summary(args: argparse.Namespace, console: Console) -> int:
         if key not in ("network", "family"):
             table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
-    console.print(f"parameters: {figures['parameters'] / 1e6:.2f}M (auxiliary heads excluded), "
-                  f"multiply-adds: {figures['multiply_adds'] / 1e6:.1f}M per example", highlight=False)
+    console.print(f"parameters: {figures['parameters'] / 1e6:.2f}M (auxiliary heads excluded), multiply-adds: "
+                  f"{figures['multiply_adds'] / 1e6:.1f}M per example of shape {figures['input_shape']}", highlight=False)
     return 0
 
 

@@ -43,6 +43,19 @@ class ModelConfig(Section):
     hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
     alphas: Literal["shared", "per_cell"] = Field("shared", description="one alpha per cell type (normal, "
                                                                         "reduce) as in the paper, or one per cell")
+    # language models (task ptb); DARTS' names in brackets
+    dropout_output: float = Field(0.0, ge=0, lt=1, description="language model: locked dropout on the cell's "
+                                                               "outputs before the decoder [dropout]")
+    dropout_hidden: float = Field(0.0, ge=0, lt=1, description="language model: variational dropout on the "
+                                                               "hidden states entering each node [dropouth]")
+    dropout_input: float = Field(0.0, ge=0, lt=1, description="language model: variational dropout on the "
+                                                              "cell's input [dropoutx]")
+    dropout_embedding: float = Field(0.0, ge=0, lt=1, description="language model: locked dropout on the "
+                                                                  "embedded words [dropouti]")
+    dropout_words: float = Field(0.0, ge=0, lt=1, description="language model: embedding dropout, whole words "
+                                                              "dropped [dropoute]")
+    tie_weights: bool = Field(True, description="language model: the decoder shares the embedding's weights "
+                                                "(needs embedding_dim == hidden_size)")
 
 
 class LoopConfig(Section):
@@ -97,6 +110,25 @@ class TrainConfig(LoopConfig):
                                                                 "(0.1 in the paper's ImageNet setting)")
     stem: Literal["family", "imagenet"] = Field("family", description="the family's stem, or DARTS' ImageNet "
                                                                       "stem of three stride-2 convolutions")
+    model: dict[str, Any] = Field(default_factory=dict, description="model.* keys that differ for the trained "
+                                  "network, e.g. {embedding_dim: 850, hidden_size: 850, dropout_words: 0.1}")
+
+
+class LanguageModelConfig(Section):
+    """Language-model training (task ptb), as AWD-LSTM and DARTS' recurrent search train."""
+
+    bptt: int = Field(35, ge=2, description="mean window length of truncated backpropagation through time")
+    variable_bptt: bool = Field(True, description="random window lengths around bptt (half of it 5% of the time), "
+                                                  "the learning rate scaled to each window; false: fixed windows")
+    max_bptt: int | None = Field(None, ge=2, description="longest window; null: bptt + 20")
+    ar: float = Field(0.0, ge=0, description="activation regularisation: weight of mean(output ** 2) [alpha]")
+    tar: float = Field(0.0, ge=0, description="temporal activation regularisation: weight of "
+                                              "mean((h_t - h_t-1) ** 2) [beta]")
+    eval_batch_size: int = Field(10, ge=1, description="rows of the validation stream read in parallel")
+    test_batch_size: int = Field(1, ge=1, description="rows of the test stream read in parallel")
+    nonmono: int = Field(5, ge=1, description="NT-ASGD: switch to averaged weights when validation is worse than "
+                                              "the best before the last nonmono epochs")
+    averaging: bool = Field(True, description="NT-ASGD in training (search never averages); false: plain SGD")
 
 
 class BenchConfig(Section):
@@ -121,6 +153,11 @@ class RunConfig(Section):
     search: SearchConfig = Field(default_factory=SearchConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
+    lm: LanguageModelConfig = Field(default_factory=LanguageModelConfig)
+
+    def trained_model(self) -> ModelConfig:
+        """``model`` with the ``train.model`` keys applied: the settings of the network trained from scratch."""
+        return self.model.model_copy(update=self.train.model)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -211,6 +248,9 @@ def load_config(source: str | os.PathLike | dict, overrides: dict[str, Any] | Se
     if config.model.primitives is not None:
         get_registry().resolve(family, config.model.primitives)
     config.model.family = family
+    if config.train.model:  # the trained network's model keys: the same schema as model.*
+        checked = validate(ModelConfig, {**config.model.model_dump(), **config.train.model}, origin, "train.model.")
+        config.train.model = {key: getattr(checked, key) for key in config.train.model}
     return config
 
 

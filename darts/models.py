@@ -17,7 +17,9 @@ from darts.config import ModelConfig
 from darts.genotype import Genotype, load_genotype
 from darts.plugins import get_registry
 from darts.search_space import Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork
+from darts.search_space.language_model import RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch
 from darts.tasks import Target, TaskData
+from darts.tasks.language import CorpusData
 
 #: parameters under a module of this name are an auxiliary head: trained, but not counted as the paper counts
 AUXILIARY = "auxiliary_head"
@@ -109,6 +111,10 @@ def _tokens_for_recurrent(data: TaskData, family: str) -> int:
 def check_family_fits(family: str, data: TaskData, what: str = "family") -> None:
     """A feedforward family must match the inputs' spatial dimensions (token ids count as one, a sequence)."""
     fam = get_registry().family(family)
+    if isinstance(data, CorpusData) and fam.cell != "recurrent":
+        recurrent = [f for f in get_registry().family_names if get_registry().family(f).cell == "recurrent"]
+        raise ValueError(f"{what} {family!r} has {fam.cell} cells; a language model needs a recurrent family "
+                         f"({', '.join(recurrent)})")
     if fam.cell == "recurrent":
         _tokens_for_recurrent(data, family)
         return
@@ -123,6 +129,9 @@ def check_family_fits(family: str, data: TaskData, what: str = "family") -> None
 def build_search_network(model: ModelConfig, data: TaskData):
     """The DARTS supernet of ``model`` for ``data``'s inputs and targets."""
     check_family_fits(model.family, data)
+    if isinstance(data, CorpusData):
+        return RecurrentLanguageModelSearch(data.vocab_size, model.embedding_dim, model.hidden_size, model.nodes,
+                                            model.family, model.primitives, **_language_model_options(model))
     head = head_factory(data)
     if _is_recurrent(model.family):
         return RecurrentSearchNetwork(_tokens_for_recurrent(data, model.family), model.embedding_dim,
@@ -142,6 +151,9 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
     genotype = load_genotype(genotype)
     check_family_fits(genotype.family, data, what="the genotype's family")
     model = model.model_copy(update={"family": genotype.family})
+    if isinstance(data, CorpusData):
+        return RecurrentLanguageModelNetwork(genotype, data.vocab_size, model.embedding_dim, model.hidden_size,
+                                             **_language_model_options(model))
     head = head_factory(data)
     if _is_recurrent(genotype.family):
         return RecurrentNetwork(genotype, _tokens_for_recurrent(data, genotype.family), model.embedding_dim,
@@ -155,8 +167,14 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
 def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> nn.Module:
     """``build_network`` with the ``train.*`` settings: width, depth, auxiliary head and stem."""
     t = config.train
-    return build_network(genotype, config.model, data, t.channels, t.layers, auxiliary=t.auxiliary_weight > 0,
+    return build_network(genotype, config.trained_model(), data, t.channels, t.layers, auxiliary=t.auxiliary_weight > 0,
                          imagenet_stem=t.stem == "imagenet")
+
+
+def _language_model_options(model: ModelConfig) -> dict:
+    return {"dropout_input": model.dropout_input, "dropout_hidden": model.dropout_hidden,
+            "dropout_output": model.dropout_output, "dropout_embedding": model.dropout_embedding,
+            "dropout_words": model.dropout_words, "tie_weights": model.tie_weights}
 
 
 class TextCNN(nn.Module):

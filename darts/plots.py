@@ -113,7 +113,7 @@ def plot_metrics(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Loss curves (training, validation) and the other validation metrics over the epochs."""
     plt = _pyplot()
     epochs = [row["epoch"] for row in history]
-    metrics = [f"{split}_{m}" for m in ("accuracy", "macro_f1", "r2") for split in ("val", "train")
+    metrics = [f"{split}_{m}" for m in ("accuracy", "macro_f1", "r2", "ppl") for split in ("val", "train")
                if f"{split}_{m}" in history[0]]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), squeeze=False)
     for key in ("train_loss", "val_loss", "arch_val_loss"):
@@ -123,6 +123,8 @@ def plot_metrics(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
     for key in metrics:
         axes[0, 1].plot(epochs, [row[key] for row in history], marker="o", label=key)
     axes[0, 1].set_title("metrics")
+    if any(key.endswith("_ppl") for key in metrics):
+        axes[0, 1].set_yscale("log")
     for axis in axes[0]:
         axis.set_xlabel("epoch")
         axis.legend(fontsize=8)

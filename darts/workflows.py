@@ -28,13 +28,18 @@ from darts.config import RunConfig, load_config
 from darts.data.augment import Compose, Cutout, TransformedDataset
 from darts.genotype import Genotype, load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from darts.plugins import get_registry
 from darts.models import (build_baseline, build_search_network, build_trained_network, count_parameters,
                           multiply_adds)
 from darts.runs import RunLog, new_run_dir
 from darts.tasks import TaskData, get_task
+from darts.tasks.language import CorpusData
 from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoint, DropPathSchedule, EarlyStopping,
                                       GenotypeTracker, GradientClipping, LRSchedule, MetricsLogger, ProgressBar,
                                       TerminateOnNonFinite, load_checkpoint, make_scheduler)
+from darts.training.language_model import (ActivationRegularization, AveragedSGD, BPTTLearningRate, HiddenState,
+                                           KeepBest, LanguageModelArchitectureStep, LanguageModelLoss,
+                                           LanguageModelTrainer)
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
 from darts.training.trainer import Callback, NonFiniteLossError, Trainer
 
@@ -192,24 +197,36 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     ``callbacks`` are added to the built-in ones (their state is checkpointed too)."""
     context = _start("search", config, runs, resume, console, quiet)
     config, data, s = context.config, context.data, context.config.search
-    weight_split, alpha_split = (_augmented(part, data.augment) for part in split_dataset(data.train, s.split, config.seed))
     network = build_search_network(config.model, data)
     optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-    loss = TaskLoss(data.targets, data.multi_task, config.task_weights)
+    loss = LanguageModelLoss() if isinstance(data, CorpusData) else \
+        TaskLoss(data.targets, data.multi_task, config.task_weights)
     architecture = Architecture(network, optimizer, loss, s.order, lr=s.arch_lr, betas=s.arch_betas,
                                 weight_decay=s.arch_weight_decay, radius=s.radius)
     context.open()
     tracker = GenotypeTracker(context.run_dir)
-    callbacks = [ArchitectureStep(architecture, alpha_split, s.batch_size, config.seed), tracker,
-                 *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]
-    trainer = Trainer(network, optimizer, loss, weight_split, s.batch_size, s.epochs, alpha_split, callbacks,
-                      config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
+    common = [tracker, *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]
+    if isinstance(data, CorpusData):  # DARTS' recurrent search: weights on train.txt, alphas on valid.txt
+        _single_process("a language-model search")
+        lm = config.lm
+        trainer = LanguageModelTrainer(
+            network, optimizer, data.train, s.batch_size, s.epochs, data.valid,
+            [LanguageModelArchitectureStep(architecture, data.valid, s.batch_size),
+             *_language_model_callbacks(lm), *common], config.seed, s.monitor, lm.bptt, lm.max_bptt,
+            lm.variable_bptt, lm.eval_batch_size, batch_norm_statistics="batch")
+        sizes = f"{len(data.train):,} tokens for the weights, {len(data.valid):,} for the alphas"
+    else:
+        weight_split, alpha_split = (_augmented(part, data.augment)
+                                     for part in split_dataset(data.train, s.split, config.seed))
+        trainer = Trainer(network, optimizer, loss, weight_split, s.batch_size, s.epochs, alpha_split,
+                          [ArchitectureStep(architecture, alpha_split, s.batch_size, config.seed), *common],
+                          config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
+        sizes = f"{len(weight_split)} examples for the weights, {len(alpha_split)} for the alphas"
     if not context.resumed:
         weights = sum(p.numel() for p in network.parameters())
         context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order): "
-                          f"{weights:,} weights, {len(weight_split)} examples for the weights, {len(alpha_split)} "
-                          f"for the alphas -> {context.run_dir}", weights=weights, weight_examples=len(weight_split),
-                          alpha_examples=len(alpha_split), run_dir=str(context.run_dir))
+                          f"{weights:,} weights, {sizes} -> {context.run_dir}", weights=weights,
+                          run_dir=str(context.run_dir))
     _fit(context, trainer)
 
     final = network.genotype()
@@ -228,6 +245,19 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
     distributed.barrier()  # every rank returns once the run's files are written
     return context.run_dir
+
+
+def _language_model_callbacks(lm) -> list[Callback]:
+    """Hidden state carried between windows, the learning rate scaled to each window, AR and TAR."""
+    callbacks: list[Callback] = [HiddenState(), ActivationRegularization(lm.ar, lm.tar)]
+    if lm.variable_bptt:
+        callbacks.append(BPTTLearningRate(lm.bptt))
+    return callbacks
+
+
+def _single_process(what: str) -> None:
+    if distributed.active():
+        raise ValueError(f"{what} runs in one process; start it without torchrun")
 
 
 def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history: list[dict]) -> None:
@@ -279,31 +309,42 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
                  genotype: Genotype | None = None) -> Path:
     """Train ``model`` with the train.* settings on the training split, then test it; write the results."""
     config, data, t = context.config, context.data, context.config.train
-    if t.valid_fraction > 0:
-        train_split, valid_split = split_dataset(data.train, 1 - t.valid_fraction, config.seed)
-    else:
-        train_split, valid_split = data.train, None
-    cutout = [Cutout(t.cutout)] if t.cutout else []
-    train_split = _augmented(train_split, Compose([data.augment, *cutout]) if data.augment else Compose(cutout))
     optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
-    loss = TaskLoss(data.targets, data.multi_task, config.task_weights, t.label_smoothing)
-    recipe: list[Callback] = []
-    if t.auxiliary_weight > 0 and hasattr(model, "auxiliary_head"):
-        recipe.append(AuxiliaryLoss(t.auxiliary_weight))
-    if t.drop_path > 0 and hasattr(model, "drop_path_prob"):
-        recipe.append(DropPathSchedule(t.drop_path))
-    trainer = Trainer(model, optimizer, loss, train_split, t.batch_size, t.epochs, valid_split,
-                      [*_common_callbacks(context, t, optimizer, console=context.console, description="train"),
-                       *recipe, *callbacks], config.seed, _monitor(t, data, valid_split is not None))
+    common = _common_callbacks(context, t, optimizer, console=context.console, description="train")
+    if isinstance(data, CorpusData):  # AWD-LSTM's recipe: valid.txt validates, NT-ASGD, the best model tested
+        _single_process("language-model training")
+        lm = config.lm
+        recipe: list[Callback] = [*_language_model_callbacks(lm), KeepBest()]
+        if lm.averaging:
+            recipe.append(AveragedSGD(lm.nonmono, context.log))
+        trainer = LanguageModelTrainer(model, optimizer, data.train, t.batch_size, t.epochs, data.valid,
+                                       [*common, *recipe, *callbacks], config.seed, t.monitor, lm.bptt,
+                                       lm.max_bptt, lm.variable_bptt, lm.eval_batch_size)
+        train_size = f"{len(data.train):,} training tokens"
+    else:
+        if t.valid_fraction > 0:
+            train_split, valid_split = split_dataset(data.train, 1 - t.valid_fraction, config.seed)
+        else:
+            train_split, valid_split = data.train, None
+        cutout = [Cutout(t.cutout)] if t.cutout else []
+        train_split = _augmented(train_split, Compose([data.augment, *cutout]) if data.augment else Compose(cutout))
+        loss = TaskLoss(data.targets, data.multi_task, config.task_weights, t.label_smoothing)
+        recipe = []
+        if t.auxiliary_weight > 0 and hasattr(model, "auxiliary_head"):
+            recipe.append(AuxiliaryLoss(t.auxiliary_weight))
+        if t.drop_path > 0 and hasattr(model, "drop_path_prob"):
+            recipe.append(DropPathSchedule(t.drop_path))
+        trainer = Trainer(model, optimizer, loss, train_split, t.batch_size, t.epochs, valid_split,
+                          [*common, *recipe, *callbacks], config.seed, _monitor(t, data, valid_split is not None))
+        train_size = f"{len(train_split)} training examples"
     parameters = count_parameters(model)
     if not context.resumed:
         context.log.event("start", f"train {what} on {config.task}: {parameters['model']:,} parameters, "
-                          f"{len(train_split)} training examples -> {context.run_dir}",
-                          parameters=parameters, train_examples=len(train_split), run_dir=str(context.run_dir))
+                          f"{train_size} -> {context.run_dir}", parameters=parameters, run_dir=str(context.run_dir))
     _fit(context, trainer)
 
     _save_model(context, model)
-    test = trainer.evaluate(data.test, "test_")
+    test = _test(trainer, data, config)
     results = {"command": "train", "task": config.task, "network": what, "epochs": trainer.epoch,
                "parameters": parameters, "test": test, "monitor": trainer.monitor, "best": trainer.best,
                "final": trainer.history[-1], "baseline": _baseline(data),
@@ -322,13 +363,24 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     return context.run_dir
 
 
+def _test(trainer: Trainer, data, config: RunConfig) -> dict[str, float]:
+    if isinstance(data, CorpusData):
+        return trainer.evaluate(data.test, "test_", batch_size=config.lm.test_batch_size)
+    return trainer.evaluate(data.test, "test_")
+
+
 def _load_genotype(source: str | Path | Genotype, family: str | None) -> Genotype:
     genotype = load_genotype(source)
     return genotype if family is None else load_genotype(genotype.with_family(family))
 
 
-def _baseline(data: TaskData) -> dict[str, float]:
-    """The majority-class accuracy of each classification target on the test split."""
+def _baseline(data: TaskData | CorpusData) -> dict[str, float]:
+    """The majority-class accuracy of each classification target on the test split; for a language model the
+    perplexity of the training words' frequencies (add-one smoothed) on the test stream."""
+    if isinstance(data, CorpusData):
+        counts = torch.bincount(data.train, minlength=data.vocab_size).double() + 1
+        log_p = (counts / counts.sum()).log()
+        return {"unigram_ppl": float(torch.exp(-log_p[data.test].mean()))}
     labels: dict[str, list] = {}
     for _, y in data.test:
         for name, value in (y.items() if isinstance(y, dict) else [(data.targets[0].name, y)]):
@@ -366,9 +418,17 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
     else:
         model, batch_size, statistics = build_search_network(config.model, data), config.search.batch_size, "batch"
     model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
-    trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.0), TaskLoss(data.targets, data.multi_task,
-                      config.task_weights), data.train, batch_size, 0, batch_norm_statistics=statistics)
-    metrics = trainer.evaluate(data.test, "test_")
+    frozen = torch.optim.SGD(model.parameters(), 0.0)
+    if isinstance(data, CorpusData):
+        trainer = LanguageModelTrainer(model, frozen, data.train, batch_size, 0, bptt=config.lm.bptt,
+                                       batch_norm_statistics=statistics)
+        # a supernet normalises with batch statistics, which need more than one row
+        rows = config.lm.test_batch_size if statistics == "running" else config.lm.eval_batch_size
+        metrics = trainer.evaluate(data.test, "test_", batch_size=rows)
+    else:
+        trainer = Trainer(model, frozen, TaskLoss(data.targets, data.multi_task, config.task_weights), data.train,
+                          batch_size, 0, batch_norm_statistics=statistics)
+        metrics = trainer.evaluate(data.test, "test_")
     atomic_write_json(run_dir / "evaluation.json", {"test": metrics, "baseline": _baseline(data)})
     if console is not None:
         console.print(results_table(f"{info['command']} run {run_dir.name}: test split", metrics, _baseline(data)))
@@ -382,16 +442,20 @@ def summary(config: RunConfig, genotype: str | Path | Genotype | None = None,
     torch.manual_seed(config.seed)
     data = describe_data(config)
     if genotype is None:
-        network, kind = build_search_network(config.model, data), "search supernet"
-        channels, layers = config.model.channels, config.model.layers
+        network, kind, model = build_search_network(config.model, data), "search supernet", config.model
+        channels, layers = model.channels, model.layers
     else:
         genotype = _load_genotype(genotype, genotype_family)
-        channels, layers = config.train.channels or config.model.channels, config.train.layers or config.model.layers
-        network, kind = build_trained_network(genotype, config, data), "discrete network"
+        network, kind, model = build_trained_network(genotype, config, data), "discrete network", config.trained_model()
+        channels, layers = config.train.channels or model.channels, config.train.layers or model.layers
+    family = genotype.family if genotype is not None else model.family
+    if get_registry().family(family).cell == "recurrent":
+        sizes = {"embedding_dim": model.embedding_dim, "hidden_size": model.hidden_size}
+    else:
+        sizes = {"channels": channels, "layers": layers}
     parameters = count_parameters(network)
     example = data.example_input(1)
-    return {"network": kind, "family": genotype.family if genotype is not None else config.model.family,
-            "channels": channels, "layers": layers, "input_shape": list(example.shape[1:]),
+    return {"network": kind, "family": family, **sizes, "input_shape": list(example.shape[1:]),
             "parameters": parameters["model"], "auxiliary_parameters": parameters["auxiliary"],
             "multiply_adds": multiply_adds(network, example)}
 

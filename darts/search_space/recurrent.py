@@ -1,9 +1,13 @@
 """DARTS recurrent cells (paper section 3.1.2) and a small token-sequence classifier built on them.
 
-One time step: an initial state ``s0 = h + c0 * (tanh(h0) - h)`` from the input and the previous hidden
-state, then intermediate nodes; node ``i`` takes an earlier state ``s``, computes a gate ``c`` and a
-candidate ``h`` from ``s W_i`` and returns ``s + c * (act(h) - s)``. The new hidden state is the mean of
-the concatenated states. During search every node mixes every earlier state and every activation.
+One time step: an initial state ``s0 = h + c0 * (tanh(h0) - h)`` from the input ``x`` and the previous
+hidden state ``h``, then intermediate nodes; node ``i`` takes an earlier state ``s``, computes a gate ``c``
+and a candidate ``h`` from ``s W_i`` and returns ``s + c * (act(h) - s)``. The new hidden state is the mean
+of the concatenated states. During search every node mixes every earlier state and every activation
+(``none`` adds nothing; its softmax weight still counts), and every state is batch-normalised, as DARTS does.
+
+Dropout is variational (one mask per sequence, the same at every time step): ``dropout_input`` on ``x``,
+``dropout_hidden`` on ``h`` and on the states entering each node, as in DARTS' AWD-LSTM backbone.
 """
 
 from __future__ import annotations
@@ -22,14 +26,29 @@ from darts.search_space.network import Alphas, HeadFactory, Supernet, resolve_sp
 INIT_RANGE = 0.04
 
 
+def variational_mask(like: torch.Tensor, p: float) -> torch.Tensor | None:
+    """A dropout mask of ``like``'s shape, scaled by 1 / (1 - p); None when ``p`` is 0."""
+    if p <= 0:
+        return None
+    return like.new_empty(like.shape).bernoulli_(1 - p).div_(1 - p)
+
+
+def _masked(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x * mask
+
+
 class RecurrentCell(nn.Module):
-    """A recurrent cell; ``ops`` is per node the list of modules (search) or the chosen (module, input) pair."""
+    """A recurrent cell run over a sequence; subclasses define how node ``i`` computes its state."""
 
     def __init__(self, input_size: int, hidden_size: int, num_nodes: int, concat: Sequence[int],
-                 batch_norm: bool = False) -> None:
+                 batch_norm: bool = False, dropout_input: float = 0.0, dropout_hidden: float = 0.0) -> None:
         super().__init__()
-        self.hidden_size = hidden_size
+        for name, p in (("dropout_input", dropout_input), ("dropout_hidden", dropout_hidden)):
+            if not 0 <= p < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {p}")
+        self.input_size, self.hidden_size = input_size, hidden_size
         self.concat = tuple(concat)
+        self.dropout_input, self.dropout_hidden = dropout_input, dropout_hidden
         self.w0 = nn.Parameter(torch.empty(input_size + hidden_size, 2 * hidden_size).uniform_(-INIT_RANGE, INIT_RANGE))
         self.ws = nn.ParameterList(
             [nn.Parameter(torch.empty(hidden_size, 2 * hidden_size).uniform_(-INIT_RANGE, INIT_RANGE))
@@ -37,44 +56,71 @@ class RecurrentCell(nn.Module):
         # DARTS normalises the node states during search only, to keep the mixture's scale stable
         self.bn = nn.BatchNorm1d(hidden_size, affine=False) if batch_norm else None
 
-    def initial_state(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        gate, candidate = torch.cat([x, h], dim=-1).matmul(self.w0).chunk(2, dim=-1)
-        return h + gate.sigmoid() * (candidate.tanh() - h)
+    def _norm(self, s: torch.Tensor) -> torch.Tensor:
+        return self.bn(s) if self.bn is not None else s
 
-    def gate_and_candidate(self, s: torch.Tensor, node: int) -> tuple[torch.Tensor, torch.Tensor]:
-        gate, candidate = s.matmul(self.ws[node]).chunk(2, dim=-1)
-        return gate.sigmoid(), candidate
-
-    def node(self, i: int, states: list[torch.Tensor], weights: torch.Tensor | None) -> torch.Tensor:
+    def node(self, i: int, states: list[torch.Tensor], h_mask: torch.Tensor | None,
+             weights: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-        """One time step: input ``x`` (batch, input_size), previous hidden ``h`` (batch, hidden_size)."""
-        states = [self.initial_state(x, h)]
+    def step(self, x_part: torch.Tensor, h: torch.Tensor, h_mask: torch.Tensor | None,
+             weights: torch.Tensor | None) -> torch.Tensor:
+        """One time step from ``x_part`` (the input's share of ``[x, h] W0``, precomputed) and ``h``."""
+        gate, candidate = (x_part + _masked(h, h_mask).matmul(self.w0[self.input_size:])).chunk(2, dim=-1)
+        states = [self._norm(h + gate.sigmoid() * (candidate.tanh() - h))]
         offset = 0
         for i in range(len(self.ws)):
-            count = i + 1
-            node_weights = None if weights is None else weights[offset:offset + count]
-            offset += count
-            s = self.node(i, states, node_weights)
-            states.append(self.bn(s) if self.bn is not None else s)
+            node_weights = None if weights is None else weights[offset:offset + i + 1]
+            offset += i + 1
+            states.append(self._norm(self.node(i, states, h_mask, node_weights)))
         return torch.stack([states[i] for i in self.concat]).mean(dim=0)
+
+    def forward(self, inputs: torch.Tensor, h: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run over ``inputs`` (batch, time, input_size) from ``h`` (batch, hidden; zeros if None).
+
+        Returns every time step's hidden state (batch, time, hidden) and the last one (batch, hidden)."""
+        batch, length, _ = inputs.shape
+        if h is None:
+            h = inputs.new_zeros(batch, self.hidden_size)
+        x_mask = h_mask = None
+        if self.training:
+            x_mask = variational_mask(inputs[:, 0], self.dropout_input)
+            h_mask = variational_mask(h, self.dropout_hidden)
+        if x_mask is not None:
+            inputs = inputs * x_mask.unsqueeze(1)
+        # the input's part of the initial state's linear map, for every time step at once
+        x_parts = inputs.matmul(self.w0[:self.input_size])
+        outputs = []
+        for t in range(length):
+            h = self.step(x_parts[:, t], h, h_mask, weights)
+            outputs.append(h)
+        return torch.stack(outputs, dim=1), h
 
 
 class RecurrentSearchCell(RecurrentCell):
     """Search cell: node ``i`` mixes every activation applied from each of the ``i + 1`` earlier states."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_nodes: int, primitives: Sequence[Primitive]) -> None:
-        super().__init__(input_size, hidden_size, num_nodes, range(1, num_nodes + 1), batch_norm=True)
+    def __init__(self, input_size: int, hidden_size: int, num_nodes: int, primitives: Sequence[Primitive],
+                 dropout_input: float = 0.0, dropout_hidden: float = 0.0) -> None:
+        super().__init__(input_size, hidden_size, num_nodes, range(1, num_nodes + 1), batch_norm=True,
+                         dropout_input=dropout_input, dropout_hidden=dropout_hidden)
+        from darts_plugins.common import Zero
+
+        self.primitive_names = tuple(p.name for p in primitives)
         self.ops = nn.ModuleList(
             nn.ModuleList(p.build(hidden_size, 1, affine=False) for p in primitives) for _ in range(num_nodes))
+        # 'none' contributes nothing to a node (DARTS skips it); its weight still counts in the softmax
+        self._active = [k for k, op in enumerate(self.ops[0]) if not isinstance(op, Zero)]
 
-    def node(self, i: int, states: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    def node(self, i: int, states: list[torch.Tensor], h_mask: torch.Tensor | None,
+             weights: torch.Tensor) -> torch.Tensor:
         previous = torch.stack(states)                               # (i + 1, batch, hidden)
-        gate, candidate = self.gate_and_candidate(previous, i)
+        gate, candidate = _masked(previous, h_mask).matmul(self.ws[i]).chunk(2, dim=-1)
+        gate = gate.sigmoid()
         out = torch.zeros_like(previous[0])
-        for k, op in enumerate(self.ops[i]):
-            update = previous + gate * (op(candidate) - previous)    # one per earlier state
+        for k in self._active:
+            update = previous + gate * (self.ops[i][k](candidate) - previous)    # one per earlier state
             out = out + (weights[:, k, None, None] * update).sum(dim=0)
         return out
 
@@ -83,18 +129,58 @@ class RecurrentDiscreteCell(RecurrentCell):
     """Discrete cell: node ``i`` applies its chosen activation to its chosen earlier state."""
 
     def __init__(self, input_size: int, hidden_size: int, genotype: CellGenotype,
-                 primitives: dict[str, Primitive]) -> None:
-        super().__init__(input_size, hidden_size, len(genotype.nodes), genotype.concat)
+                 primitives: dict[str, Primitive], dropout_input: float = 0.0, dropout_hidden: float = 0.0) -> None:
+        super().__init__(input_size, hidden_size, len(genotype.nodes), genotype.concat,
+                         dropout_input=dropout_input, dropout_hidden=dropout_hidden)
         for i, node in enumerate(genotype.nodes):
             if len(node) != 1:
                 raise ValueError(f"recurrent node {i} has {len(node)} incoming edges; recurrent cells take one")
         self.inputs = tuple(node[0][1] for node in genotype.nodes)
         self.ops = nn.ModuleList(primitives[node[0][0]].build(hidden_size, 1) for node in genotype.nodes)
 
-    def node(self, i: int, states: list[torch.Tensor], weights: None) -> torch.Tensor:
+    def node(self, i: int, states: list[torch.Tensor], h_mask: torch.Tensor | None, weights: None) -> torch.Tensor:
         s = states[self.inputs[i]]
-        gate, candidate = self.gate_and_candidate(s, i)
-        return s + gate * (self.ops[i](candidate) - s)
+        gate, candidate = _masked(s, h_mask).matmul(self.ws[i]).chunk(2, dim=-1)
+        return s + gate.sigmoid() * (self.ops[i](candidate) - s)
+
+
+def search_cell(input_size: int, hidden_size: int, nodes: int, family: str | Family,
+                primitives: Sequence[str] | None, registry: Registry | None,
+                dropout_input: float = 0.0, dropout_hidden: float = 0.0) -> tuple[Family, RecurrentSearchCell]:
+    """The family and a search cell over its (checked) primitives."""
+    fam, ops = resolve_space(family, primitives, "recurrent", registry)
+    for primitive in ops:
+        check_primitive(fam, primitive, hidden_size, 1, affine=False)
+    return fam, RecurrentSearchCell(input_size, hidden_size, nodes, ops, dropout_input, dropout_hidden)
+
+
+def discrete_cell(genotype: Genotype | str, input_size: int, hidden_size: int, registry: Registry | None,
+                  dropout_input: float = 0.0, dropout_hidden: float = 0.0) -> tuple[Genotype, RecurrentDiscreteCell]:
+    """The (loaded, checked) genotype and the discrete cell it describes."""
+    registry = resolve_registry(registry)
+    genotype = load_genotype(genotype, registry)
+    fam = registry.family(genotype.family)
+    if fam.cell != "recurrent":
+        raise ValueError(f"genotype of family {fam.name!r} has {fam.cell} cells; use Network")
+    cell_genotype = genotype.cells["recurrent"]
+    used = {name: registry.primitive(fam.name, name) for name, _ in cell_genotype.genes}
+    return genotype, RecurrentDiscreteCell(input_size, hidden_size, cell_genotype, used, dropout_input,
+                                           dropout_hidden)
+
+
+class RecurrentSupernet(Supernet):
+    """What the recurrent search networks share: one alpha row per (node, earlier state) pair."""
+
+    cell: RecurrentSearchCell
+
+    def _init_alphas(self, family: Family, nodes: int) -> None:
+        self.family = family
+        self.primitive_names = self.cell.primitive_names
+        self.cell_concat = {"recurrent": self.cell.concat}
+        self.alphas = Alphas({"recurrent": (sum(range(1, nodes + 1)), len(self.primitive_names))})
+
+    def cell_weights(self) -> torch.Tensor:
+        return self.arch_weights()["recurrent"]
 
 
 class RecurrentClassifier(nn.Module):
@@ -111,32 +197,19 @@ class RecurrentClassifier(nn.Module):
         return None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        weights = self.cell_weights()
-        embedded = self.embedding(tokens)
-        h = embedded.new_zeros(tokens.shape[0], self.cell.hidden_size)
-        for t in range(tokens.shape[1]):
-            h = self.cell(embedded[:, t], h, weights)
-        return self.head(h)
+        _, last = self.cell(self.embedding(tokens), None, self.cell_weights())
+        return self.head(last)
 
 
-class RecurrentSearchNetwork(Supernet, RecurrentClassifier):
+class RecurrentSearchNetwork(RecurrentSupernet, RecurrentClassifier):
     """Search supernet of a recurrent family (the DARTS RNN space) for sequence classification."""
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, num_classes: int,
                  nodes: int = 8, family: str | Family = "recurrent", primitives: Sequence[str] | None = None,
                  head: HeadFactory | None = None, registry: Registry | None = None) -> None:
-        fam, ops = resolve_space(family, primitives, "recurrent", registry)
-        for primitive in ops:
-            check_primitive(fam, primitive, hidden_size, 1, affine=False)
-        cell = RecurrentSearchCell(embedding_dim, hidden_size, nodes, ops)
+        fam, cell = search_cell(embedding_dim, hidden_size, nodes, family, primitives, registry)
         super().__init__(cell, vocab_size, embedding_dim, num_classes, head)
-        self.family = fam
-        self.primitive_names = tuple(p.name for p in ops)
-        self.cell_concat = {"recurrent": cell.concat}
-        self.alphas = Alphas({"recurrent": (sum(range(1, nodes + 1)), len(ops))})
-
-    def cell_weights(self) -> torch.Tensor:
-        return self.arch_weights()["recurrent"]
+        self._init_alphas(fam, nodes)
 
 
 class RecurrentNetwork(RecurrentClassifier):
@@ -144,13 +217,6 @@ class RecurrentNetwork(RecurrentClassifier):
 
     def __init__(self, genotype: Genotype | str, vocab_size: int, embedding_dim: int, hidden_size: int,
                  num_classes: int, head: HeadFactory | None = None, registry: Registry | None = None) -> None:
-        registry = resolve_registry(registry)
-        genotype = load_genotype(genotype, registry)
-        fam = registry.family(genotype.family)
-        if fam.cell != "recurrent":
-            raise ValueError(f"genotype of family {fam.name!r} has {fam.cell} cells; use Network")
-        cell_genotype = genotype.cells["recurrent"]
-        used = {name: registry.primitive(fam.name, name) for name, _ in cell_genotype.genes}
-        super().__init__(RecurrentDiscreteCell(embedding_dim, hidden_size, cell_genotype, used),
-                         vocab_size, embedding_dim, num_classes, head)
+        genotype, cell = discrete_cell(genotype, embedding_dim, hidden_size, registry)
+        super().__init__(cell, vocab_size, embedding_dim, num_classes, head)
         self.genotype = genotype

@@ -111,7 +111,7 @@ def register_task(task: Task | type[Task]) -> Task:
 
 
 def _register_builtin() -> None:
-    for module in ("darts.tasks.builtin", "darts.tasks.p3b5", "darts.tasks.vision"):  # they register themselves
+    for module in ("darts.tasks.builtin", "darts.tasks.p3b5", "darts.tasks.vision", "darts.tasks.language"):  # they register themselves
         importlib.import_module(module)
 
 

@@ -251,7 +251,7 @@ class ProgressBar(Callback):
         outputs = trainer.outputs if isinstance(trainer.outputs, dict) else {"": trainer.outputs}
         targets = targets if isinstance(targets, dict) else {"": targets}
         for name, output in outputs.items():  # classification heads: (batch, classes) logits
-            if output.dim() == 2 and not targets[name].is_floating_point():
+            if isinstance(output, torch.Tensor) and output.dim() == 2 and not targets[name].is_floating_point():
                 self.correct += int((output.argmax(1) == targets[name]).sum())
                 self.seen += len(targets[name])
         if self.seen:

@@ -5,7 +5,7 @@ One epoch::
     before_epoch
     for each batch:  before_batch -> forward, loss -> after_loss -> backward -> after_backward
                      -> optimiser step -> after_step -> after_batch
-    validation -> after_epoch
+    before_validate -> validation -> after_validate -> after_epoch
 
 wrapped in ``before_fit`` / ``after_fit``. A callback sees the trainer and may read or change its state
 (``batch``, ``outputs``, ``loss``, ``epoch_metrics``, ``stop``...). Data order comes from generators seeded
@@ -33,7 +33,7 @@ from darts.training.objective import MetricAccumulator, TaskLoss, higher_is_bett
 TIMING = ("seconds", "seconds_per_step")
 
 HOOKS = ("before_fit", "before_epoch", "before_batch", "after_loss", "after_backward", "after_step",
-         "after_batch", "after_epoch", "after_fit")
+         "after_batch", "before_validate", "after_validate", "after_epoch", "after_fit")
 
 
 class Callback:
@@ -90,6 +90,11 @@ def make_loader(data: Dataset, batch_size: int, seed: int | None = None, shuffle
     return DataLoader(data, batch_size, sampler=order, drop_last=len(order) > batch_size)
 
 
+def call_model(model: nn.Module, inputs: Any) -> Any:
+    """``model(*inputs)`` for a tuple of inputs (e.g. tokens and a hidden state), else ``model(inputs)``."""
+    return model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+
+
 def stream_seed(seed: int, epoch: int, stream: int, cycle: int = 0) -> int:
     """A distinct, reproducible seed for each (run seed, epoch, data stream, pass through the stream)."""
     return hash((seed, epoch, stream, cycle)) % 2**62
@@ -128,7 +133,7 @@ class Trainer:
         self.batch_index = 0
         self.batches = 0
         self.epoch_metrics: dict[str, Any] = {}
-        self.metrics = MetricAccumulator(loss)
+        self.metrics = self.new_metrics()
         self.forward_model = _distributed(model) if distributed.active() else model
 
     # --- the loop --------------------------------------------------------------------------------------
@@ -145,7 +150,7 @@ class Trainer:
 
     def one_epoch(self) -> None:
         start = time.perf_counter()
-        loader = make_loader(self.train_data, self.batch_size, stream_seed(self.seed, self.epoch, 0), shuffle=True)
+        loader = self.train_batches()
         self.batches = len(loader)
         lr = self.optimizer.param_groups[0]["lr"]
         self.call("before_epoch")
@@ -155,7 +160,7 @@ class Trainer:
             self.call("before_batch")
             inputs, targets = self.batch
             self.optimizer.zero_grad(set_to_none=True)
-            self.outputs = self.forward_model(inputs)
+            self.outputs = call_model(self.forward_model, inputs)
             self.loss = self.loss_fn(self.outputs, targets)
             self.call("after_loss")
             self.loss.backward()
@@ -168,22 +173,33 @@ class Trainer:
         self.epoch += 1
         self.epoch_metrics = {"epoch": self.epoch, **self.metrics.compute("train_")}
         if self.valid_data is not None and len(self.valid_data):
+            self.call("before_validate")
             self.epoch_metrics.update(self.evaluate(self.valid_data, "val_"))
         seconds = time.perf_counter() - start
         self.epoch_metrics.update(lr=lr, seconds=round(seconds, 3), seconds_per_step=seconds / max(1, self.batches))
         self._track_best()
+        if self.valid_data is not None and len(self.valid_data):
+            self.call("after_validate")  # sees whether the validated model is the best so far
         self.history.append(self.epoch_metrics)
         self.call("after_epoch")
 
+    def train_batches(self):
+        """This epoch's training batches (a sized iterable), in an order that depends on (seed, epoch) only."""
+        return make_loader(self.train_data, self.batch_size, stream_seed(self.seed, self.epoch, 0), shuffle=True)
+
+    def new_metrics(self) -> MetricAccumulator:
+        """A fresh accumulator of the task's metrics."""
+        return MetricAccumulator(self.loss_fn)
+
     def evaluate(self, data: Dataset, prefix: str = "") -> dict[str, float]:
         """The metrics of the model on ``data`` in eval mode (no gradients, no change to any statistic)."""
-        accumulator = MetricAccumulator(self.loss_fn)
+        accumulator = self.new_metrics()
         was_training = self.model.training
         self.model.eval()
         use_batch = batch_statistics(self.model) if self.batch_norm_statistics == "batch" else contextlib.nullcontext()
         with torch.no_grad(), use_batch:
             for inputs, targets in make_loader(data, self.batch_size):
-                accumulator.update(self.model(inputs), targets)
+                accumulator.update(call_model(self.model, inputs), targets)
         self.model.train(was_training)
         return accumulator.compute(prefix)
 
