@@ -33,6 +33,9 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
     if not targets:
         raise ValueError(f"task {config.task!r} has no classification target to benchmark")
     build_search_network(config.model, data)  # so does a search space that does not fit the task
+    further = {family: config.for_family(family) for family in config.bench.families}
+    for family_config in further.values():
+        build_search_network(family_config.model, data)
     bench_dir = new_run_dir(runs, f"bench-{name or config.task}")
     main = distributed.is_main()  # under torchrun every rank runs the steps; rank 0 writes
     if main:
@@ -40,7 +43,10 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
         atomic_write_json(bench_dir / "run.json", {"command": "bench", "darts": darts.__version__,
                                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     log = RunLog(bench_dir, console, quiet)
-    plan = [f"search ({order} order) and train" for order in config.bench.orders]
+    searches = [(config, "DARTS", order) for order in config.bench.orders]
+    searches += [(family_config, f"DARTS {family} cell", order) for family, family_config in further.items()
+                 for order in config.bench.orders]
+    plan = [f"{label} search ({order} order) and train" for _, label, order in searches]
     plan += ["random genotype"] * config.bench.random_genotypes + ([config.bench.baseline] if config.bench.baseline else [])
     log.event("start", f"benchmark {name or config.task}: {', '.join(plan)} -> {bench_dir}", plan=plan)
     rows = [_majority_row(data, targets)]
@@ -51,13 +57,13 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
         step += 1
         log.event("step", f"[{step}/{len(plan)}] {what}", step=step)
 
-    for order in config.bench.orders:
-        announce(f"search with {order}-order DARTS, then train its genotype")
-        ordered = config.model_copy(update={"search": config.search.model_copy(update={"order": order})}, deep=True)
+    for base, label, order in searches:
+        announce(f"search with {order}-order DARTS ({base.model.family}), then train its genotype")
+        ordered = base.model_copy(update={"search": base.search.model_copy(update={"order": order})}, deep=True)
         search_dir = search(ordered, bench_dir, console=console, quiet=quiet)
         search_seconds = json.loads((search_dir / "results.json").read_text())["seconds"]
         train_dir = train(ordered, search_dir / "genotype.json", bench_dir, console=console, quiet=quiet)
-        rows.append(_row(f"DARTS {order} order", train_dir, targets, search_seconds, search_dir))
+        rows.append(_row(f"{label} {order} order", train_dir, targets, search_seconds, search_dir))
     supernet = build_search_network(config.model, data)
     for index in range(config.bench.random_genotypes):
         announce(f"train random genotype {index + 1}")

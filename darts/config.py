@@ -38,7 +38,8 @@ class ModelConfig(Section):
     multiplier: int | None = Field(None, ge=1, description="nodes concatenated into the cell output; null: all")
     stem_multiplier: int = Field(3, ge=1, description="stem channels = stem_multiplier * channels")
     global_pool: Literal["family", "max", "avg"] = Field(
-        "family", description="pooling before the heads: the family's own, or global max or average pooling")
+        "family", description="pooling before the heads: the family's own (a recurrent cell's last hidden "
+                              "state), or global max or average pooling (over time for recurrent cells)")
     embedding_dim: int = Field(32, ge=1, description="token embedding size (token inputs)")
     hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
     alphas: Literal["shared", "per_cell"] = Field("shared", description="one alpha per cell type (normal, "
@@ -139,6 +140,12 @@ class BenchConfig(Section):
     baseline: str | None = Field("textcnn", description="hand-designed baseline network; null: none")
     baseline_filters: int = Field(64, ge=1, description="textcnn: filters per convolution width")
     baseline_dropout: float = Field(0.5, ge=0, lt=1, description="textcnn: dropout before the heads")
+    families: list[str] = Field([], description="further families searched and trained like model.family, each "
+                                                "with its own rows, e.g. [recurrent]: a DARTS recurrent cell in "
+                                                "place of the conv1d cells")
+    family_overrides: dict[str, dict[str, Any]] = Field(
+        {}, description="per further family, the dotted config keys that differ for it, e.g. "
+                        "{recurrent: {model.global_pool: max, train.lr: 2.0}}")
 
 
 class RunConfig(Section):
@@ -154,6 +161,13 @@ class RunConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     lm: LanguageModelConfig = Field(default_factory=LanguageModelConfig)
+
+    def for_family(self, family: str) -> "RunConfig":
+        """This configuration with ``model.family`` set to ``family`` and ``bench.family_overrides[family]``
+        applied (checked like any configuration)."""
+        overrides = {"model.family": family, "model.primitives": None,
+                     **self.bench.family_overrides.get(family, {})}
+        return load_config(self.model_dump(mode="json"), overrides)
 
     def trained_model(self) -> ModelConfig:
         """``model`` with the ``train.model`` keys applied: the settings of the network trained from scratch."""
@@ -251,6 +265,8 @@ def load_config(source: str | os.PathLike | dict, overrides: dict[str, Any] | Se
     if config.train.model:  # the trained network's model keys: the same schema as model.*
         checked = validate(ModelConfig, {**config.model.model_dump(), **config.train.model}, origin, "train.model.")
         config.train.model = {key: getattr(checked, key) for key in config.train.model}
+    for name in [*config.bench.families, *config.bench.family_overrides]:
+        get_registry().family(name)
     return config
 
 

@@ -136,7 +136,7 @@ def build_search_network(model: ModelConfig, data: TaskData):
     if _is_recurrent(model.family):
         return RecurrentSearchNetwork(_tokens_for_recurrent(data, model.family), model.embedding_dim,
                                       model.hidden_size, 0, nodes=model.nodes, family=model.family,
-                                      primitives=model.primitives, head=head)
+                                      primitives=model.primitives, head=head, pool=_recurrent_pool(model))
     return SearchNetwork(model.family, data.in_channels or model.embedding_dim, model.channels, 0,
                          layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
                          primitives=model.primitives, stem_multiplier=model.stem_multiplier,
@@ -157,7 +157,7 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
     head = head_factory(data)
     if _is_recurrent(genotype.family):
         return RecurrentNetwork(genotype, _tokens_for_recurrent(data, genotype.family), model.embedding_dim,
-                                model.hidden_size, 0, head=head)
+                                model.hidden_size, 0, head=head, pool=_recurrent_pool(model))
     return Network(genotype, data.in_channels or model.embedding_dim, channels or model.channels, 0,
                    layers=layers or model.layers, stem_multiplier=model.stem_multiplier,
                    stem=_stem_factory(model, data), head=head, pool=_pool_factory(model),
@@ -169,6 +169,11 @@ def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> n
     t = config.train
     return build_network(genotype, config.trained_model(), data, t.channels, t.layers, auxiliary=t.auxiliary_weight > 0,
                          imagenet_stem=t.stem == "imagenet")
+
+
+def _recurrent_pool(model: ModelConfig) -> str:
+    """A recurrent classifier reads its last hidden state (the family's way) or pools the states over time."""
+    return "last" if model.global_pool == "family" else model.global_pool
 
 
 def _language_model_options(model: ModelConfig) -> dict:

@@ -75,11 +75,12 @@ class RecurrentCell(nn.Module):
             states.append(self._norm(self.node(i, states, h_mask, node_weights)))
         return torch.stack([states[i] for i in self.concat]).mean(dim=0)
 
-    def forward(self, inputs: torch.Tensor, h: torch.Tensor | None = None,
-                weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, inputs: torch.Tensor, h: torch.Tensor | None = None, weights: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Run over ``inputs`` (batch, time, input_size) from ``h`` (batch, hidden; zeros if None).
 
-        Returns every time step's hidden state (batch, time, hidden) and the last one (batch, hidden)."""
+        ``mask`` (batch, time), if given, marks the real steps: at the others (padding) the hidden state
+        stays as it was. Returns every time step's hidden state (batch, time, hidden) and the last one."""
         batch, length, _ = inputs.shape
         if h is None:
             h = inputs.new_zeros(batch, self.hidden_size)
@@ -93,7 +94,8 @@ class RecurrentCell(nn.Module):
         x_parts = inputs.matmul(self.w0[:self.input_size])
         outputs = []
         for t in range(length):
-            h = self.step(x_parts[:, t], h, h_mask, weights)
+            new = self.step(x_parts[:, t], h, h_mask, weights)
+            h = new if mask is None else torch.where(mask[:, t, None], new, h)
             outputs.append(h)
         return torch.stack(outputs, dim=1), h
 
@@ -102,8 +104,8 @@ class RecurrentSearchCell(RecurrentCell):
     """Search cell: node ``i`` mixes every activation applied from each of the ``i + 1`` earlier states."""
 
     def __init__(self, input_size: int, hidden_size: int, num_nodes: int, primitives: Sequence[Primitive],
-                 dropout_input: float = 0.0, dropout_hidden: float = 0.0) -> None:
-        super().__init__(input_size, hidden_size, num_nodes, range(1, num_nodes + 1), batch_norm=True,
+                 dropout_input: float = 0.0, dropout_hidden: float = 0.0, batch_norm: bool = True) -> None:
+        super().__init__(input_size, hidden_size, num_nodes, range(1, num_nodes + 1), batch_norm=batch_norm,
                          dropout_input=dropout_input, dropout_hidden=dropout_hidden)
         from darts_plugins.common import Zero
 
@@ -146,12 +148,13 @@ class RecurrentDiscreteCell(RecurrentCell):
 
 def search_cell(input_size: int, hidden_size: int, nodes: int, family: str | Family,
                 primitives: Sequence[str] | None, registry: Registry | None,
-                dropout_input: float = 0.0, dropout_hidden: float = 0.0) -> tuple[Family, RecurrentSearchCell]:
+                dropout_input: float = 0.0, dropout_hidden: float = 0.0,
+                batch_norm: bool = True) -> tuple[Family, RecurrentSearchCell]:
     """The family and a search cell over its (checked) primitives."""
     fam, ops = resolve_space(family, primitives, "recurrent", registry)
     for primitive in ops:
         check_primitive(fam, primitive, hidden_size, 1, affine=False)
-    return fam, RecurrentSearchCell(input_size, hidden_size, nodes, ops, dropout_input, dropout_hidden)
+    return fam, RecurrentSearchCell(input_size, hidden_size, nodes, ops, dropout_input, dropout_hidden, batch_norm)
 
 
 def discrete_cell(genotype: Genotype | str, input_size: int, hidden_size: int, registry: Registry | None,
@@ -183,32 +186,54 @@ class RecurrentSupernet(Supernet):
         return self.arch_weights()["recurrent"]
 
 
+POOLS = ("last", "max", "avg")
+
+
 class RecurrentClassifier(nn.Module):
-    """Token ids (batch, time) -> embedding -> recurrent cell over time -> last hidden state -> head."""
+    """Token ids (batch, time) -> embedding -> recurrent cell over time -> features -> head.
+
+    Token 0 is padding: the hidden state does not change there. The features are the ``last`` hidden
+    state (at the last real token), or the ``max`` or ``avg`` of the hidden states over the real tokens."""
 
     def __init__(self, cell: RecurrentCell, vocab_size: int, embedding_dim: int, num_classes: int,
-                 head: HeadFactory | None = None) -> None:
+                 head: HeadFactory | None = None, pool: str = "last") -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.cell = cell
+        self.pool = pool
         self.head = head(cell.hidden_size) if head is not None else nn.Linear(cell.hidden_size, num_classes)
 
     def cell_weights(self) -> torch.Tensor | None:
         return None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        _, last = self.cell(self.embedding(tokens), None, self.cell_weights())
-        return self.head(last)
+        real = tokens != 0
+        states, last = self.cell(self.embedding(tokens), None, self.cell_weights(), real)
+        if self.pool == "last":
+            features = last
+        elif self.pool == "max":  # padding repeats an earlier state, so it never changes the maximum
+            features = states.amax(1)
+        else:
+            weights = real.unsqueeze(-1).to(states.dtype)
+            features = (states * weights).sum(1) / weights.sum(1).clamp(min=1)
+        return self.head(features)
 
 
 class RecurrentSearchNetwork(RecurrentSupernet, RecurrentClassifier):
-    """Search supernet of a recurrent family (the DARTS RNN space) for sequence classification."""
+    """Search supernet of a recurrent family (the DARTS RNN space) for sequence classification.
+
+    Unlike DARTS' language-model search, its states are not batch-normalised by default: over long padded
+    documents the states of a batch become nearly equal, and normalising them made the gradients overflow."""
 
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, num_classes: int,
                  nodes: int = 8, family: str | Family = "recurrent", primitives: Sequence[str] | None = None,
-                 head: HeadFactory | None = None, registry: Registry | None = None) -> None:
-        fam, cell = search_cell(embedding_dim, hidden_size, nodes, family, primitives, registry)
-        super().__init__(cell, vocab_size, embedding_dim, num_classes, head)
+                 head: HeadFactory | None = None, registry: Registry | None = None, pool: str = "last",
+                 batch_norm: bool = False) -> None:
+        fam, cell = search_cell(embedding_dim, hidden_size, nodes, family, primitives, registry,
+                                batch_norm=batch_norm)
+        super().__init__(cell, vocab_size, embedding_dim, num_classes, head, pool)
         self._init_alphas(fam, nodes)
 
 
@@ -216,7 +241,8 @@ class RecurrentNetwork(RecurrentClassifier):
     """A discrete recurrent classifier built from a genotype (e.g. ``DARTS_RNN_V2``)."""
 
     def __init__(self, genotype: Genotype | str, vocab_size: int, embedding_dim: int, hidden_size: int,
-                 num_classes: int, head: HeadFactory | None = None, registry: Registry | None = None) -> None:
+                 num_classes: int, head: HeadFactory | None = None, registry: Registry | None = None,
+                 pool: str = "last") -> None:
         genotype, cell = discrete_cell(genotype, embedding_dim, hidden_size, registry)
-        super().__init__(cell, vocab_size, embedding_dim, num_classes, head)
+        super().__init__(cell, vocab_size, embedding_dim, num_classes, head, pool)
         self.genotype = genotype
