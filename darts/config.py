@@ -167,7 +167,10 @@ class RunConfig(Section):
         applied (checked like any configuration)."""
         overrides = {"model.family": family, "model.primitives": None,
                      **self.bench.family_overrides.get(family, {})}
-        return load_config(self.model_dump(mode="json"), overrides)
+        try:
+            return load_config(self.model_dump(mode="json"), overrides)
+        except ConfigError as error:
+            raise ConfigError(f"bench.family_overrides.{family}: {error}") from None
 
     def trained_model(self) -> ModelConfig:
         """``model`` with the ``train.model`` keys applied: the settings of the network trained from scratch."""

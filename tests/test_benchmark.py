@@ -111,3 +111,30 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
     mapping = json.loads((search_run / "labels.json").read_text())["classes"]["subsite"]
     assert mapping == sorted(set(labels[:, 0].tolist())) and min(mapping) >= 100
     assert load_config(search_run / "config.yaml").search.order == "first"
+
+
+def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, capsys):
+    shrink = ["--data.documents", "160", "--data.test_documents", "60", "--data.sequence_length", "24",
+              "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8",
+              "--train.channels", "4", "--search.epochs", "1", "--train.epochs", "1", "--bench.orders", "[first]",
+              "--bench.random_genotypes", "0", "--bench.baseline", "null", "--bench.families", "[recurrent]",
+              "--bench.family_overrides.recurrent", "{model.nodes: 2, model.hidden_size: 6, model.global_pool: max}"]
+    assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
+    assert "DARTS recurrent cell first order" in capsys.readouterr().out
+    (bench,) = tmp_path.glob("bench-p3b5-*")
+    table = pd.read_csv(bench / "results.csv", index_col="model")
+    assert list(table.index) == ["majority class", "DARTS first order", "DARTS recurrent cell first order"]
+    searches = sorted(bench.glob("search-p3b5-*"), key=lambda d: json.loads((d / "run.json").read_text())["created"])
+    families = {load_config(d / "config.yaml").model.family for d in searches}
+    assert families == {"conv1d", "recurrent"}
+    recurrent = next(d for d in searches if load_config(d / "config.yaml").model.family == "recurrent")
+    assert json.loads((recurrent / "genotype.json").read_text())["family"] == "recurrent"
+    assert load_config(recurrent / "config.yaml").model.nodes == 2
+
+
+def test_an_unknown_further_family_or_key_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'model.node'"):
+        load_config("p3b5-quick", ["--bench.families", "[recurrent]",
+                                   "--bench.family_overrides.recurrent", "{model.node: 2}"]).for_family("recurrent")
+    assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--bench.families", "[recurent]"]) == 2
+    assert not list(tmp_path.iterdir())
