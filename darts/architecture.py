@@ -62,12 +62,15 @@ class Architecture:
         lr, betas, weight_decay: the alpha optimiser (Adam), defaults of the paper.
         radius: the finite-difference radius; eps = radius / ||v||.
         xi: the virtual step size; None uses the weight optimiser's current learning rate, as DARTS does.
+        grad_clip: the norm the weight step clips its gradient to (None: no clipping); the virtual step
+            clips the same way, so that it is the step the weights will take. The clipping factor is a
+            constant of the step: the mixed term is scaled by it too.
     """
 
     def __init__(self, network: nn.Module, weight_optimizer: torch.optim.Optimizer, loss_fn: LossFn,
                  order: Order = "second", lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999),
                  weight_decay: float = 1e-3, radius: float = 0.01, xi: float | None = None,
-                 optimizer: torch.optim.Optimizer | None = None) -> None:
+                 optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None) -> None:
         if order not in ("first", "second", "exact"):
             raise ValueError(f"order must be 'first', 'second' or 'exact', got {order!r}")
         if radius <= 0:
@@ -78,6 +81,9 @@ class Architecture:
         self.order = order
         self.radius = radius
         self.xi = xi
+        if grad_clip is not None and grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive or None, got {grad_clip}")
+        self.grad_clip = grad_clip
         self.alphas = list(network.arch_parameters())
         alpha_ids = {id(a) for a in self.alphas}
         if not self.alphas:
@@ -160,15 +166,19 @@ class Architecture:
         virtual, scales = [], []
         # looked up on every call: optimizer.load_state_dict (a resumed run) replaces the group dicts
         groups = {id(p): group for group in self.weight_optimizer.param_groups for p in group["params"]}
+        clip = 1.0
+        if self.grad_clip is not None:  # as torch.nn.utils.clip_grad_norm_ computes it
+            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+            clip = min(1.0, self.grad_clip / (norm + 1e-6))
         with torch.no_grad():
             for w, g in zip(weights, grads):
                 group = groups.get(id(w))
                 if group is None:
                     raise ValueError("a network weight is not in the weight optimiser; give it network.parameters()")
                 xi = group["lr"] if self.xi is None else self.xi
-                step, coefficient = self._descent_direction(w, g, group)
+                step, coefficient = self._descent_direction(w, clip * g, group)
                 virtual.append((w - xi * step).requires_grad_(True))
-                scales.append(xi * coefficient)
+                scales.append(xi * coefficient * clip)
         return virtual, scales
 
     def _descent_direction(self, w: torch.Tensor, g: torch.Tensor, group: dict) -> tuple[torch.Tensor, float]:

@@ -150,6 +150,28 @@ def test_virtual_step_is_the_step_sgd_would_take(options, warm):
         torch.testing.assert_close(v, p, rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("max_norm", [1e-3, 1e3], ids=["clipping", "not-clipping"])
+def test_the_virtual_step_clips_like_the_weight_step(max_norm):
+    problem = make_problem("conv1d")
+    optimizer = sgd(problem.network, momentum=0.9)
+    warm_momentum(problem, optimizer)
+    architecture = Architecture(problem.network, optimizer, cross_entropy, grad_clip=max_norm)
+    weights = list(problem.network.parameters())
+    grads = torch.autograd.grad(cross_entropy(problem.network(problem.train[0]), problem.train[1]), weights)
+    virtual, scales = architecture._virtual_step(weights, grads)
+    network = copy.deepcopy(problem.network)  # the real step: clip_grad_norm_, then SGD
+    real = torch.optim.SGD(network.parameters(), lr=0.05, weight_decay=3e-4, momentum=0.9)
+    real.load_state_dict(optimizer.state_dict())
+    for p, g in zip(network.parameters(), grads):
+        p.grad = g.clone()
+    torch.nn.utils.clip_grad_norm_(network.parameters(), max_norm)
+    real.step()
+    for v, p in zip(virtual, network.parameters()):
+        torch.testing.assert_close(v, p, rtol=0, atol=1e-12)
+    norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+    assert scales[0] == pytest.approx(0.05 * min(1.0, max_norm / (norm + 1e-6)))
+
+
 def test_optimisers_never_share_parameters():
     problem = make_problem("conv1d")
     network = problem.network
