@@ -65,6 +65,9 @@ class Family:
     description: str = ""
     #: number of spatial dimensions after the channel dimension (0 for feature vectors)
     spatial_dims: int = 0
+    #: the memory layout the family's networks run fastest in (e.g. ``torch.channels_last`` for 2D
+    #: convolutions: several times faster depthwise and 1x1 convolutions on CPU); None: the default layout
+    memory_format: torch.memory_format | None = None
 
     # --- glue used by cells and networks -------------------------------------------------
     def stem(self, in_channels: int, out_channels: int) -> nn.Module:

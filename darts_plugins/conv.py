@@ -17,6 +17,7 @@ from torch import nn
 from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
 from darts_plugins.common import Zero
+from darts_plugins.depthwise import DepthwiseConv
 
 DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
                     "sep_conv_3", "sep_conv_5", "dil_conv_3", "dil_conv_5")
@@ -40,16 +41,16 @@ class ReLUConvBN(nn.Sequential):
 
 
 class DilConv(nn.Sequential):
-    """ReLU, depthwise (dilated) convolution, pointwise convolution, BatchNorm."""
+    """ReLU, depthwise (dilated) convolution, pointwise convolution, BatchNorm.
+
+    The depthwise convolution is :class:`DepthwiseConv`: the same numbers, a faster gradient on CPU."""
 
     def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  dilation: int, affine: bool = True) -> None:
-        conv = layer("Conv", ndim)
         super().__init__(
             nn.ReLU(inplace=False),
-            conv(c_in, c_in, kernel, stride=stride, padding=padding, dilation=dilation, groups=c_in,
-                 bias=False),
-            conv(c_in, c_out, 1, bias=False),
+            DepthwiseConv(ndim, c_in, kernel, stride, padding, dilation),
+            layer("Conv", ndim)(c_in, c_out, 1, bias=False),
             layer("BatchNorm", ndim)(c_out, affine=affine),
         )
 
@@ -169,7 +170,7 @@ class ConvFamily(Family):
 CONV1D = ConvFamily("conv1d", DARTS_PRIMITIVES, description="1D convolutional cells (sequences)",
                     spatial_dims=1)
 CONV2D = ConvFamily("conv2d", DARTS_PRIMITIVES, description="2D convolutional cells (images)",
-                    spatial_dims=2)
+                    spatial_dims=2, memory_format=torch.channels_last)
 
 
 @hookimpl

@@ -176,6 +176,8 @@ class CellNetwork(nn.Module):
         self.out_channels = c_p
         self.head = head(c_p) if head is not None else nn.Linear(c_p, num_classes)
         self.auxiliary_output = None
+        if family.memory_format is not None:  # the weights in the family's layout; inputs follow in features
+            self.to(memory_format=family.memory_format)
 
     @property
     def drop_path_prob(self) -> float:
@@ -196,6 +198,8 @@ class CellNetwork(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.cell_weights()
+        if self.family.memory_format is not None and x.dim() == 2 + self.family.spatial_dims:
+            x = x.contiguous(memory_format=self.family.memory_format)
         s0 = self.stem(x)
         s1 = self.stem1(s0) if self.stem1 is not None else s0
         self.auxiliary_output = None
