@@ -30,7 +30,7 @@ CONFIGS = {
     "p3b5-quick": ("p3b5", None, None, None, None, None, None),
     "tiny": ("conv2d", (3, 8, 8), 10, 4, 3, 2, 4),  # for the tests
 }
-STEPS = ("plain", "first", "second", "exact")
+STEPS = ("plain", "first", "second", "exact", "fast")
 #: the published DARTS implementation on a machine of this kind, 1 thread, cnn-c8 (issue 8)
 REFERENCE = {"plain": (3.2, 1.8), "first": (6.3, 1.9), "second": (12.8, 2.4)}
 
@@ -65,12 +65,13 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
         val = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
         lr = 0.025
     optimizer = torch.optim.SGD(network.parameters(), lr, momentum=0.9, weight_decay=3e-4)
-    architecture = Architecture(network, optimizer, loss_fn, order="second")
+    architecture = Architecture(network, optimizer, loss_fn, order="second",
+                                difference="forward" if step == "fast" else "central")
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def one_step() -> None:
         if step != "plain":
-            architecture.step(train, val, order=step)
+            architecture.step(train, val, order="second" if step == "fast" else step)
         optimizer.zero_grad()
         loss_fn(network(train[0]), train[1]).backward()
         optimizer.step()
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", default="cnn-c8,cnn-c16-b16,cnn-c16-b64,p3b5-quick",
                         help=f"comma-separated, from {', '.join(CONFIGS)}")
-    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated, from plain, first, second, exact")
+    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated, from plain, first, second, exact, fast (second order, "
+                                                             "forward difference)")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps; the median is reported (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--out", default="step_speed.json", help="where to write the figures (default step_speed.json)")

@@ -62,6 +62,9 @@ class Architecture:
         lr, betas, weight_decay: the alpha optimiser (Adam), defaults of the paper.
         radius: the finite-difference radius; eps = radius / ||v||.
         xi: the virtual step size; None uses the weight optimiser's current learning rate, as DARTS does.
+        difference: ``"central"`` (the paper: two extra passes, at w + eps v and w - eps v) or ``"forward"``
+            (the fast mode: one extra pass at w + eps v, the gradient at w taken from the virtual step's
+            own backward pass; first-order accurate in eps instead of second-order).
         grad_clip: the norm the weight step clips its gradient to (None: no clipping); the virtual step
             clips the same way, so that it is the step the weights will take. The clipping factor is a
             constant of the step: the mixed term is scaled by it too.
@@ -70,7 +73,8 @@ class Architecture:
     def __init__(self, network: nn.Module, weight_optimizer: torch.optim.Optimizer, loss_fn: LossFn,
                  order: Order = "second", lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999),
                  weight_decay: float = 1e-3, radius: float = 0.01, xi: float | None = None,
-                 optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None) -> None:
+                 optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None,
+                 difference: Literal["central", "forward"] = "central") -> None:
         if order not in ("first", "second", "exact"):
             raise ValueError(f"order must be 'first', 'second' or 'exact', got {order!r}")
         if radius <= 0:
@@ -84,6 +88,9 @@ class Architecture:
         if grad_clip is not None and grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive or None, got {grad_clip}")
         self.grad_clip = grad_clip
+        if difference not in ("central", "forward"):
+            raise ValueError(f"difference must be 'central' or 'forward', got {difference!r}")
+        self.difference = difference
         self.alphas = list(network.arch_parameters())
         alpha_ids = {id(a) for a in self.alphas}
         if not self.alphas:
@@ -126,8 +133,12 @@ class Architecture:
         # the virtual step w' = w - xi * (what the weight optimiser would do)
         exact = order == "exact"
         train_loss = self._loss(weights, train)
-        train_grads = _zeros_for_none(
-            torch.autograd.grad(train_loss, weights, allow_unused=True, create_graph=exact), weights)
+        # the forward difference reuses grad_alpha L_train(w) from this same backward pass
+        at_w = self.difference == "forward" and not exact
+        wanted = weights + self.alphas if at_w else weights
+        grads_at_w = _zeros_for_none(
+            torch.autograd.grad(train_loss, wanted, allow_unused=True, create_graph=exact), wanted)
+        train_grads, alpha_grads_at_w = grads_at_w[:len(weights)], grads_at_w[len(weights):]
         # distributed: every gradient below is the mean over the ranks, as one process with the global batch
         virtual, scales = self._virtual_step(weights, all_reduce_mean([g.detach() for g in train_grads]))
         val_loss = self._loss(virtual, val)
@@ -143,7 +154,8 @@ class Architecture:
                                         allow_unused=True) if pairs else [None] * len(self.alphas)
             mixed = [m.detach() for m in _zeros_for_none(mixed, self.alphas)]
         else:
-            mixed = self._finite_difference(weights, direction, train)
+            mixed = self._finite_difference(weights, direction, train,
+                                            [g.detach() for g in alpha_grads_at_w] if at_w else None)
         mixed = all_reduce_mean(mixed)
         return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss.detach()])[0]),
                              _detached(val.output))
@@ -205,18 +217,21 @@ class Architecture:
         return buffer, coefficient
 
     def _finite_difference(self, weights: Sequence[torch.Tensor], direction: Sequence[torch.Tensor],
-                           train: "_SeededBatch") -> list[torch.Tensor]:
-        """grad^2_{alpha,w} L_train(w) . direction by central difference at w +- eps direction."""
+                           train: "_SeededBatch", at_w: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """grad^2_{alpha,w} L_train(w) . direction by central difference at w +- eps direction, or by forward
+        difference from ``at_w`` (grad_alpha L_train(w)) to w + eps direction."""
         norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction))
         if float(norm) == 0.0:
             return [torch.zeros_like(a) for a in self.alphas]
         eps = self.radius / float(norm)
         gradients = []
-        for sign in (1.0, -1.0):
+        for sign in (1.0,) if at_w is not None else (1.0, -1.0):
             with torch.no_grad():
                 perturbed = [w.detach() + sign * eps * d for w, d in zip(weights, direction)]
             loss = self._loss(perturbed, train)
             gradients.append(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True), self.alphas))
+        if at_w is not None:
+            return [(plus - base) / eps for plus, base in zip(gradients[0], at_w)]
         return [(plus - minus) / (2 * eps) for plus, minus in zip(*gradients)]
 
     def state_dict(self) -> dict:

@@ -87,6 +87,9 @@ class SearchConfig(LoopConfig):
     arch_betas: tuple[float, float] = Field((0.5, 0.999), description="Adam betas of the alphas")
     arch_weight_decay: float = Field(1e-3, ge=0, description="weight decay of the alphas")
     radius: float = Field(0.01, gt=0, description="finite-difference radius of the second-order term")
+    difference: Literal["central", "forward"] = Field(
+        "central", description="second-order finite difference: central (the paper) or forward (fast mode: one "
+                               "pass fewer, the gradient at w reused from the virtual step)")
     genotype: Literal["final", "best"] = Field("final", description="genotype.json: the last epoch's genotype "
                                                                     "(as the paper) or the best by the monitor")
 

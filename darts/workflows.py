@@ -202,7 +202,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     loss = LanguageModelLoss() if isinstance(data, CorpusData) else \
         TaskLoss(data.targets, data.multi_task, config.task_weights)
     architecture = Architecture(network, optimizer, loss, s.order, lr=s.arch_lr, betas=s.arch_betas,
-                                weight_decay=s.arch_weight_decay, radius=s.radius, grad_clip=s.grad_clip)
+                                weight_decay=s.arch_weight_decay, radius=s.radius, grad_clip=s.grad_clip,
+                                difference=s.difference)
     context.open()
     tracker = GenotypeTracker(context.run_dir)
     common = [tracker, *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]

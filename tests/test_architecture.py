@@ -86,6 +86,26 @@ def test_second_order_matches_autograd_through_the_unrolled_step(family, record_
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_the_forward_difference_of_the_fast_mode_approaches_the_exact_product(family):
+    problem = make_problem(family)
+    optimizer = sgd(problem.network)
+    warm_momentum(problem, optimizer)
+    torch.manual_seed(1234)  # the same dropout masks in every call
+    exact = Architecture(problem.network, optimizer, cross_entropy, order="exact").hypergradient(
+        problem.train, problem.val)
+    errors = {}
+    for radius in (1e-3, 1e-6):
+        torch.manual_seed(1234)
+        fast = Architecture(problem.network, optimizer, cross_entropy, radius=radius, difference="forward")
+        errors[radius] = relative_error(fast.hypergradient(problem.train, problem.val).mixed, exact.mixed)
+    print(f"{family}: forward difference vs exact mixed term, relative error {errors[1e-6]:.2e} at radius 1e-6, "
+          f"{errors[1e-3]:.2e} at radius 1e-3")
+    assert errors[1e-6] < 1e-4 and errors[1e-6] < errors[1e-3]  # first-order accurate in the radius
+    with pytest.raises(ValueError, match="difference must be 'central' or 'forward'"):
+        Architecture(problem.network, optimizer, cross_entropy, difference="backward")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_first_order_is_the_plain_validation_gradient(family):
     problem = make_problem(family)
     optimizer = sgd(problem.network)
