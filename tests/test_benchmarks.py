@@ -17,6 +17,6 @@ def test_step_speed_benchmark_writes_figures_and_ratios(tmp_path):
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "figures.json").read_text())["rows"]
-    assert [r["step"] for r in rows] == ["plain", "first", "second", "exact"]
+    assert [r["step"] for r in rows] == ["plain", "first", "second", "exact", "fast"]
     assert rows[0]["time_ratio_to_plain"] == 1.0 and all(r["seconds"] > 0 and r["peak_rss_gib"] > 0 for r in rows)
     assert "x plain" in result.stdout
