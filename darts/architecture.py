@@ -65,6 +65,9 @@ class Architecture:
         difference: ``"central"`` (the paper: two extra passes, at w + eps v and w - eps v) or ``"forward"``
             (the fast mode: one extra pass at w + eps v, the gradient at w taken from the virtual step's
             own backward pass; first-order accurate in eps instead of second-order).
+        reuse_gradient: keep the training gradient at w that the second-order virtual step computes, with
+            the training loss and output (``train_gradient``), so that the weight step can use it instead
+            of another forward and backward pass (fast mode; it is the gradient before this alpha update).
         grad_clip: the norm the weight step clips its gradient to (None: no clipping); the virtual step
             clips the same way, so that it is the step the weights will take. The clipping factor is a
             constant of the step: the mixed term is scaled by it too.
@@ -74,7 +77,7 @@ class Architecture:
                  order: Order = "second", lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999),
                  weight_decay: float = 1e-3, radius: float = 0.01, xi: float | None = None,
                  optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None,
-                 difference: Literal["central", "forward"] = "central") -> None:
+                 difference: Literal["central", "forward"] = "central", reuse_gradient: bool = False) -> None:
         if order not in ("first", "second", "exact"):
             raise ValueError(f"order must be 'first', 'second' or 'exact', got {order!r}")
         if radius <= 0:
@@ -91,6 +94,9 @@ class Architecture:
         if difference not in ("central", "forward"):
             raise ValueError(f"difference must be 'central' or 'forward', got {difference!r}")
         self.difference = difference
+        self.reuse_gradient = reuse_gradient
+        #: (weights, their training gradients, training loss, training output) of the last second-order step
+        self.train_gradient: tuple | None = None
         self.alphas = list(network.arch_parameters())
         alpha_ids = {id(a) for a in self.alphas}
         if not self.alphas:
@@ -140,7 +146,10 @@ class Architecture:
             torch.autograd.grad(train_loss, wanted, allow_unused=True, create_graph=exact), wanted)
         train_grads, alpha_grads_at_w = grads_at_w[:len(weights)], grads_at_w[len(weights):]
         # distributed: every gradient below is the mean over the ranks, as one process with the global batch
-        virtual, scales = self._virtual_step(weights, all_reduce_mean([g.detach() for g in train_grads]))
+        mean_grads = all_reduce_mean([g.detach() for g in train_grads])
+        if self.reuse_gradient and not exact:
+            self.train_gradient = (weights, mean_grads, train_loss.detach(), _detached(train.output))
+        virtual, scales = self._virtual_step(weights, mean_grads)
         val_loss = self._loss(virtual, val)
         grads = _zeros_for_none(torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True),
                                 virtual + self.alphas)

@@ -90,6 +90,9 @@ class SearchConfig(LoopConfig):
     difference: Literal["central", "forward"] = Field(
         "central", description="second-order finite difference: central (the paper) or forward (fast mode: one "
                                "pass fewer, the gradient at w reused from the virtual step)")
+    reuse_gradient: bool = Field(False, description="fast mode: the weight step reuses the training gradient of "
+                                                    "the second-order virtual step (taken before the alpha "
+                                                    "update) instead of its own forward and backward pass")
     genotype: Literal["final", "best"] = Field("final", description="genotype.json: the last epoch's genotype "
                                                                     "(as the paper) or the best by the monitor")
 

@@ -197,13 +197,16 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     ``callbacks`` are added to the built-in ones (their state is checkpointed too)."""
     context = _start("search", config, runs, resume, console, quiet)
     config, data, s = context.config, context.data, context.config.search
+    if isinstance(data, CorpusData) and s.reuse_gradient:
+        raise ValueError("search.reuse_gradient does not apply to language models: their weight step adds AR "
+                         "and TAR to the loss; set it false")
     network = build_search_network(config.model, data)
     optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     loss = LanguageModelLoss() if isinstance(data, CorpusData) else \
         TaskLoss(data.targets, data.multi_task, config.task_weights)
     architecture = Architecture(network, optimizer, loss, s.order, lr=s.arch_lr, betas=s.arch_betas,
                                 weight_decay=s.arch_weight_decay, radius=s.radius, grad_clip=s.grad_clip,
-                                difference=s.difference)
+                                difference=s.difference, reuse_gradient=s.reuse_gradient)
     context.open()
     tracker = GenotypeTracker(context.run_dir)
     common = [tracker, *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]

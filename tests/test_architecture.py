@@ -223,3 +223,28 @@ def test_the_virtual_step_follows_an_optimizer_state_loaded_later(problem):
     expected = fresh.hypergradient(problem.train, problem.val).total
     for g, e in zip(got, expected):
         torch.testing.assert_close(g, e)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_fast_mode_weight_step_reuses_the_virtual_steps_gradient(reuse):
+    from torch.utils.data import TensorDataset
+
+    from darts.tasks import Target
+    from darts.training import ArchitectureStep, TaskLoss, Trainer
+
+    problem = make_problem("conv1d")
+    network = problem.network
+    before = copy.deepcopy(network)  # the weights and alphas the virtual step saw
+    optimizer = sgd(network)
+    architecture = Architecture(network, optimizer, cross_entropy, difference="forward", reuse_gradient=reuse)
+    loss = TaskLoss((Target("label", classes=3),), multi_task=False)
+    x, y = problem.train
+    trainer = Trainer(network, optimizer, loss, TensorDataset(x, y), len(x), 1,
+                      callbacks=[ArchitectureStep(architecture, TensorDataset(*problem.val), len(x))])
+    trainer.fit()
+    expected_optimizer = sgd(before)
+    cross_entropy(before(x), y).backward()  # the gradient at w with the alphas before the alpha update
+    expected_optimizer.step()
+    same = all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(network.parameters(), before.parameters()))
+    assert same == reuse  # without reuse the weight step sees the updated alphas
+    assert trainer.history[0]["train_loss"] > 0

@@ -381,6 +381,8 @@ def test_config_errors_for_language_models(tmp_path):
         search(load_config("ptb-quick", ["--model.family", "conv1d"]), tmp_path)
     with pytest.raises(ValueError, match="tied weights need embedding_dim == hidden_size"):
         search(load_config("ptb-quick", ["--model.hidden_size", "16"]), tmp_path)
+    with pytest.raises(ValueError, match="search.reuse_gradient does not apply to language models"):
+        search(load_config("ptb-quick", ["--search.reuse_gradient", "true"]), tmp_path)
     assert not list(tmp_path.iterdir())
 
 

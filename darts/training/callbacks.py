@@ -51,6 +51,8 @@ class ArchitectureStep(Callback):
 
     def before_batch(self, trainer: "Trainer") -> None:
         val_loss = self.architecture.step(trainer.batch, next(self._batches))["val_loss"]
+        if self.architecture.train_gradient is not None:  # fast mode: the weight step reuses it
+            trainer.precomputed, self.architecture.train_gradient = self.architecture.train_gradient, None
         if not math.isfinite(val_loss):
             raise NonFiniteLossError(f"non-finite validation loss ({val_loss}) in the alpha step at {trainer.where}")
         self._losses.append(val_loss)

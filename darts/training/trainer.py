@@ -129,6 +129,9 @@ class Trainer:
         self.stop = False
         self.batch: Any = None
         self.outputs: Any = None
+        #: (weights, gradients, loss, outputs) of the current batch computed by a callback (e.g. the alpha
+        #: step in fast mode); the trainer then skips its own forward and backward pass
+        self.precomputed: tuple | None = None
         self.loss: torch.Tensor | None = None
         self.batch_index = 0
         self.batches = 0
@@ -160,10 +163,17 @@ class Trainer:
             self.call("before_batch")
             inputs, targets = self.batch
             self.optimizer.zero_grad(set_to_none=True)
-            self.outputs = call_model(self.forward_model, inputs)
-            self.loss = self.loss_fn(self.outputs, targets)
-            self.call("after_loss")
-            self.loss.backward()
+            if self.precomputed is not None:  # a callback computed this batch's gradient already
+                weights, grads, self.loss, self.outputs = self.precomputed
+                self.precomputed = None
+                for weight, grad in zip(weights, grads):
+                    weight.grad = grad.clone()
+                self.call("after_loss")
+            else:
+                self.outputs = call_model(self.forward_model, inputs)
+                self.loss = self.loss_fn(self.outputs, targets)
+                self.call("after_loss")
+                self.loss.backward()
             self.call("after_backward")
             self.optimizer.step()
             self.call("after_step")
