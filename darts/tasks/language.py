@@ -25,7 +25,6 @@ class CorpusData:
     test: torch.Tensor
     vocab_size: int
     artifacts: dict[str, Any] = field(default_factory=dict)
-    multi_task = False
 
     def example_input(self, batch: int = 1, length: int = 35) -> torch.Tensor:
         """A (batch, length) window of token ids, for summaries and multiply-add counts."""
