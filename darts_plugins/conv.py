@@ -18,6 +18,7 @@ from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
 from darts_plugins.common import Zero
 from darts_plugins.depthwise import DepthwiseConv
+from darts_plugins.pooling import MaxPool
 
 DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
                     "sep_conv_3", "sep_conv_5", "dil_conv_3", "dil_conv_5")
@@ -69,7 +70,10 @@ class SepConv(nn.Sequential):
 class FactorizedReduce(nn.Module):
     """Halve the resolution without losing pixels: two 1-wide stride-2 convolutions, one shifted by one.
 
-    Works for odd sizes too (the shifted branch is padded), so any sequence length can be reduced.
+    Works for odd sizes too (the shifted branch is padded), so any sequence length can be reduced. The
+    shifted branch, a 1-wide convolution, runs on every other element of the input from the second on and
+    pads its output instead: the same numbers, and the backward pass keeps a quarter-size (2D) copy of the
+    input instead of a full-size shifted one.
     """
 
     def __init__(self, ndim: int, c_in: int, c_out: int, affine: bool = True) -> None:
@@ -83,9 +87,13 @@ class FactorizedReduce(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
-        index = (slice(None), slice(None), *[slice(1, None)] * self.ndim)
-        shifted = F.pad(x[index], (0, 1) * self.ndim)
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
+        first = self.conv_1(x)
+        odd = x[(slice(None), slice(None), *[slice(1, None, 2)] * self.ndim)]
+        odd = odd.contiguous(memory_format=torch.channels_last if self.ndim == 2 and
+                             x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format)
+        second = (F.conv1d, F.conv2d, F.conv3d)[self.ndim - 1](odd, self.conv_2.weight)  # 1-wide: stride 1
+        pads = [p for a, b in zip(reversed(first.shape[2:]), reversed(odd.shape[2:])) for p in (0, a - b)]
+        return self.bn(torch.cat([first, F.pad(second, pads)], dim=1))
 
 
 class GlobalAvgPool(nn.Module):
@@ -97,7 +105,7 @@ class GlobalAvgPool(nn.Module):
 
 def _pool(ndim: int, kind: str, channels: int, stride: int, affine: bool = True) -> nn.Module:
     if kind == "max":
-        pool: nn.Module = layer("MaxPool", ndim)(3, stride=stride, padding=1)
+        pool: nn.Module = MaxPool(ndim, 3, stride=stride, padding=1)
     else:
         pool = layer("AvgPool", ndim)(3, stride=stride, padding=1, count_include_pad=False)
     if affine:

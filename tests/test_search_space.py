@@ -22,21 +22,33 @@ def test_supernet_output_for_any_input_size(family, shape):
                                                                            "reduce": (9, 8 if family != "linear" else 5)}
 
 
+@pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("family, shape", [("linear", (4, 3)), ("conv1d", (4, 3, 9)), ("conv2d", (4, 3, 7, 5))])
-def test_every_mixed_op_is_the_weighted_sum_of_every_primitive(family, shape):
+def test_every_mixed_op_is_the_weighted_sum_of_every_primitive(family, shape, mode):
     """Every primitive is applied (CANDLE's linear cell never applied its mixed ops): each mixed op of a real
-    forward pass equals the weighted sum of each primitive applied on its own, whatever work it shares or skips."""
+    forward pass equals the weighted sum of each primitive applied on its own, whatever work it shares, fuses
+    or skips, in value and in its gradients with respect to the edge input and the weights."""
     torch.manual_seed(0)
-    network = SearchNetwork(family, in_channels=3, channels=4, num_classes=2, layers=3, nodes=2).double().eval()
+    network = SearchNetwork(family, in_channels=3, channels=4, num_classes=2, layers=3, nodes=2).double()
+    network.train(mode == "train")
     seen = []
     for module in network.modules():
         if isinstance(module, MixedOp):
-            module.register_forward_hook(lambda m, inputs, out: seen.append((m, *inputs, out)))
+            module.register_forward_hook(lambda m, inputs, out: seen.append((m, inputs[0], inputs[1], out)))
     network(torch.randn(*shape, dtype=torch.float64))
     assert len(seen) == sum(isinstance(m, MixedOp) for m in network.modules())
-    for mixed, x, weights, out in seen:
+    for mixed, x, weights, out in list(seen):  # calls below add to seen
+        x, weights = x.detach().requires_grad_(), weights.detach().requires_grad_()
+        torch.manual_seed(1)  # the same dropout masks for both
         expected = sum(w * op(x) for w, op in zip(weights, mixed.ops))
-        torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+        torch.manual_seed(1)
+        got = mixed(x, weights)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+        if mode == "eval":
+            torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+        grad = torch.randn_like(expected)
+        wanted = torch.autograd.grad(expected, (x, weights), grad)
+        torch.testing.assert_close(torch.autograd.grad(got, (x, weights), grad), wanted, rtol=1e-10, atol=1e-12)
 
 
 @dataclass

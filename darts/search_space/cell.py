@@ -6,7 +6,8 @@ preprocessing modules, and the primitives arrive already built.
 
 from __future__ import annotations
 
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -38,14 +39,17 @@ class Node(nn.Module):
         self.inputs = tuple(inputs)
         self.drop_prob = 0.0
 
-    def forward(self, states: Sequence[torch.Tensor], weights: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, states: Sequence[torch.Tensor], weights: torch.Tensor | None = None,
+                relu: Callable[[int], torch.Tensor] | None = None) -> torch.Tensor:
+        """``weights``: one row per edge (search); ``relu(j)``: ``relu(states[j])``, shared between edges."""
         if weights is None:
             outs = [edge(states[j]) for j, edge in zip(self.inputs, self.edges)]
             if self.training and self.drop_prob > 0:
                 outs = [out if isinstance(edge, nn.Identity) else drop_path(out, self.drop_prob)
                         for out, edge in zip(outs, self.edges)]
         else:
-            outs = [edge(states[j], w) for j, edge, w in zip(self.inputs, self.edges, weights)]
+            outs = [edge(states[j], w, None if relu is None else partial(relu, j))
+                    for j, edge, w in zip(self.inputs, self.edges, weights)]
         total = outs[0]
         for out in outs[1:]:
             total = total + out
@@ -69,12 +73,21 @@ class Cell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """``weights``: softmax(alpha) of this cell type, one row per edge (search only)."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
+        activated: dict[int, torch.Tensor] = {}
+
+        def relu(j: int) -> torch.Tensor:  # computed once per state, for every mixed op reading it
+            if j not in activated:
+                activated[j] = torch.relu(states[j])
+            return activated[j]
+
         offset = 0
         for node in self.nodes:
             count = len(node.inputs)
-            node_weights = None if weights is None else weights[offset:offset + count]
+            if weights is None:
+                states.append(node(states))
+            else:
+                states.append(node(states, weights[offset:offset + count], relu))
             offset += count
-            states.append(node(states, node_weights))
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 

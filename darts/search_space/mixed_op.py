@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
+from darts.search_space.weighted_norm import fusable, weighted_batch_norm
 
-def _after_leading_relu(op: nn.Module) -> nn.Module | None:
-    """The rest of ``op`` when it starts with a ReLU (ReLU-conv-BN, dilated and separable convolutions)."""
-    if not isinstance(op, nn.Sequential) or len(op) == 0:
-        return None
-    children = list(op.children())
-    if isinstance(children[0], nn.ReLU):
-        return nn.Sequential(*children[1:])
-    inner = _after_leading_relu(children[0])
-    return nn.Sequential(inner, *children[1:]) if inner is not None else None
+
+def _layers(op: nn.Module) -> list[nn.Module]:
+    """``op`` as the flat list of modules it applies in turn, when it is a (nested) plain ``nn.Sequential``."""
+    if isinstance(op, nn.Sequential) and type(op).forward is nn.Sequential.forward:
+        return [leaf for child in op for leaf in _layers(child)]
+    return [op]
+
+
+@dataclass
+class _Parts:
+    """A primitive as (its leading ReLU, the body, its trailing affine-free BatchNorm); the modules are shared."""
+
+    relu: bool
+    body: nn.Module | None
+    norm: nn.Module | None
+
+
+def _split(op: nn.Module) -> _Parts:
+    layers = _layers(op)
+    relu = isinstance(layers[0], nn.ReLU)
+    layers = layers[1:] if relu else layers
+    norm = layers.pop() if layers and fusable(layers[-1]) else None
+    body = None if not layers else layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+    return _Parts(relu, body, norm)
 
 
 class MixedOp(nn.Module):
     """The weighted sum of every primitive of the search space.
 
-    Exactly that sum, computed with less work: a ``none`` primitive (all zeros) adds nothing, so it is
-    skipped (its weight still counts in the softmax), and the ReLU that several primitives start with is
-    applied to the edge input once and shared.
+    Exactly that sum, computed with less work and memory: a ``none`` primitive (all zeros) adds nothing, so
+    it is skipped (its weight still counts in the softmax); the ReLU that several primitives start with is
+    applied to the edge input once and shared (a cell shares it between the edges leaving one state too);
+    and a primitive's trailing BatchNorm and its weight are one autograd node that keeps only the normalised
+    output (:mod:`darts.search_space.weighted_norm`).
     """
 
     def __init__(self, ops: Sequence[nn.Module]) -> None:
@@ -33,23 +52,32 @@ class MixedOp(nn.Module):
         from darts_plugins.common import Zero
 
         self._zero = [isinstance(op, Zero) for op in ops]
-        # the remainders share the ops' modules (no new parameters); a plain list, so not registered twice
-        self._rest = [_after_leading_relu(op) for op in ops]
+        # a plain list, so that the shared modules are not registered twice
+        self._parts = [_split(op) for op in ops]
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``weights``: one weight per primitive (a row of softmax(alpha))."""
-        relu = None
+    def forward(self, x: torch.Tensor, weights: torch.Tensor,
+                relu: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
+        """``weights``: one weight per primitive (a row of softmax(alpha)); ``relu``: gives ``relu(x)``."""
+        activated = None
         out = None
         for index, (weight, op) in enumerate(zip(weights, self.ops)):
             if self._zero[index]:
                 continue
-            rest = self._rest[index]
-            if rest is not None:
-                relu = torch.relu(x) if relu is None else relu
-                y = rest(relu)
+            parts = self._parts[index]
+            y = x
+            if parts.relu:
+                if activated is None:
+                    activated = relu() if relu is not None else torch.relu(x)
+                y = activated
+            if parts.body is not None:
+                y = parts.body(y)
+            if parts.norm is None:
+                y = weight * y
+            elif parts.norm.training:
+                y = weighted_batch_norm(y, weight, parts.norm)
             else:
-                y = op(x)
-            out = weight * y if out is None else out + weight * y
+                y = weight * parts.norm(y)
+            out = y if out is None else out + y
         if out is None:  # every primitive is 'none'
             out = weights[0] * self.ops[0](x)
         return out

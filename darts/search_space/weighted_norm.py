@@ -1,0 +1,80 @@
+"""``weight * BatchNorm(z)`` in one autograd node that keeps only the normalised output.
+
+In a mixed op, every primitive that ends in a BatchNorm without affine parameters (all of DARTS' search-time
+convolutions and poolings) is followed by its softmax weight. Composed from torch's operations, the
+BatchNorm keeps its input and the product keeps the BatchNorm's output: two tensors of the edge's size per
+primitive. Both gradients can be written with the output x̂ alone,
+
+    d/dz  = w · invstd · (g - mean(g) - x̂ · mean(g · x̂)),      d/dw = sum(g · x̂),
+
+so this node keeps x̂ and the per-channel invstd only. The forward pass is torch's batch norm (same numbers,
+running statistics updated the same way). The backward pass is torch's batch-norm backward kernel fed with
+x̂; under ``create_graph`` (the exact second-order step) it is written with differentiable operations on x̂
+and invstd, which are outputs of the node, so double backward is exact too.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def fusable(module: nn.Module) -> bool:
+    """Whether ``module`` is a plain torch BatchNorm without affine parameters (what this node computes)."""
+    return type(module) in _BATCH_NORMS and not module.affine
+
+
+class _WeightedBatchNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(z, weight, running_mean, running_var, momentum, eps):
+        xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
+        return weight * xhat, xhat, invstd
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[1], output[1], output[2])
+        ctx.eps = inputs[5]
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_xhat, grad_invstd):
+        weight, xhat, invstd = ctx.saved_tensors
+        if not torch.is_grad_enabled() and grad_xhat is None and grad_invstd is None:
+            return _fast_backward(ctx, grad_out, weight, xhat, invstd)
+        shape = (1, -1) + (1,) * (xhat.dim() - 2)
+        dims = [0] + list(range(2, xhat.dim()))
+        scale = invstd.view(shape)
+        upstream = weight * grad_out if grad_out is not None else torch.zeros_like(xhat)
+        if grad_xhat is not None:
+            upstream = upstream + grad_xhat
+        grad_z = scale * (upstream - upstream.mean(dims, keepdim=True)
+                          - xhat * (upstream * xhat).mean(dims, keepdim=True))
+        if grad_invstd is not None:  # d invstd / dz = -invstd² x̂ / N
+            grad_z = grad_z - grad_invstd.view(shape) * scale ** 2 * xhat / (xhat.numel() // xhat.shape[1])
+        grad_w = (grad_out * xhat).sum() if grad_out is not None and ctx.needs_input_grad[1] else None
+        return grad_z, grad_w, None, None, None, None
+
+
+def _fast_backward(ctx, grad_out, weight, xhat, invstd):
+    """torch's kernel, given x̂ as the input with mean 0 and invstd 1, and w·invstd as the per-channel scale."""
+    if grad_out is None:
+        return None, None, None, None, None, None
+    channels = xhat.shape[1]
+    grad_z, grad_scale, _ = torch.ops.aten.native_batch_norm_backward(
+        grad_out, xhat, weight * invstd, None, None, xhat.new_zeros(channels), xhat.new_ones(channels), True,
+        ctx.eps, [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False])
+    grad_w = grad_scale.sum().reshape(weight.shape) if ctx.needs_input_grad[1] else None
+    return grad_z, grad_w, None, None, None, None
+
+
+def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+    """``weight * norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`)."""
+    momentum = norm.momentum if norm.momentum is not None else 0.0
+    if norm.track_running_stats and norm.num_batches_tracked is not None:
+        norm.num_batches_tracked.add_(1)
+        if norm.momentum is None:  # a cumulative moving average, as torch's BatchNorm
+            momentum = 1.0 / float(norm.num_batches_tracked)
+    running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
+    return _WeightedBatchNorm.apply(z, weight, *running, momentum, norm.eps)[0]

@@ -1,0 +1,61 @@
+"""Max pooling that keeps only its input for the backward pass.
+
+torch's max pooling keeps its input and the int64 index of every maximum: twice the output's size more. The
+indices are cheap to find again from the input, which a search cell keeps anyway (the skip connection and
+the average pooling read the same state), so this module finds them again in the backward pass. Values and
+gradients are torch's; the backward pass is torch's differentiable gradient op, so double backward works.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_BACKWARD = {2: torch.ops.aten.max_pool2d_with_indices_backward, 3: torch.ops.aten.max_pool3d_with_indices_backward}
+_POOL = {2: F.max_pool2d, 3: F.max_pool3d}
+
+
+class _MaxPool(torch.autograd.Function):
+    @staticmethod
+    def forward(x, kernel, stride, padding):
+        return _POOL[x.dim() - 2](x, kernel, stride, padding)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+        ctx.options = inputs[1:]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        kernel, stride, padding = ctx.options
+        ndim = x.dim() - 2
+        with torch.no_grad():
+            _, indices = _POOL[ndim](x, kernel, stride, padding, return_indices=True)
+        grad_x = _BACKWARD[ndim](grad, x, kernel, stride, padding, [1] * ndim, False, indices)
+        return grad_x, None, None, None
+
+
+class MaxPool(nn.Module):
+    """Max pooling over ``ndim`` (1 to 3) spatial dimensions; 1D runs as 2D over a height of one."""
+
+    def __init__(self, ndim: int, kernel: int, stride: int = 1, padding: int = 0) -> None:
+        super().__init__()
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"max pooling needs 1, 2 or 3 spatial dimensions, got {ndim}")
+        self.ndim, self.kernel, self.stride, self.padding = ndim, kernel, stride, padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != self.ndim + 2:
+            raise ValueError(f"{self.ndim}D max pooling needs (batch, channels, {self.ndim} spatial) inputs, "
+                             f"got shape {tuple(x.shape)}")
+        ndim = max(self.ndim, 2)
+        kernel, stride, padding = ([v] * ndim for v in (self.kernel, self.stride, self.padding))
+        if self.ndim == 1:
+            kernel[0], stride[0], padding[0] = 1, 1, 0
+            return _MaxPool.apply(x.unsqueeze(2), kernel, stride, padding).squeeze(2)
+        return _MaxPool.apply(x, kernel, stride, padding)
+
+    def extra_repr(self) -> str:
+        return f"ndim={self.ndim}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"

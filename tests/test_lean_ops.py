@@ -1,0 +1,109 @@
+"""The ops that make a search pass keep less for its backward pass: each gives torch's own values, gradients
+and second derivatives, keeps the running statistics torch would, and keeps fewer bytes for backward."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from darts import SearchNetwork
+from darts.search_space import MixedOp
+from darts.search_space.weighted_norm import fusable, weighted_batch_norm
+from darts_plugins.conv import FactorizedReduce
+from darts_plugins.pooling import MaxPool
+
+
+def saved_bytes(fn) -> int:
+    """The bytes of the distinct storages autograd keeps for the backward pass of ``fn()``."""
+    storages = {}
+
+    def pack(tensor):
+        storages[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        fn()
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 7), (3, 3, 5, 4)])
+@pytest.mark.parametrize("momentum, track", [(0.1, True), (None, True), (0.1, False)])
+def test_weighted_batch_norm_is_the_weight_times_torchs_batch_norm(shape, momentum, track):
+    torch.manual_seed(0)
+    ndim = max(len(shape) - 2, 1)
+    norm = getattr(nn, f"BatchNorm{ndim}d")(3, affine=False, momentum=momentum, track_running_stats=track).double()
+    reference = copy.deepcopy(norm)
+    z = torch.randn(*shape, dtype=torch.double, requires_grad=True)
+    w = torch.tensor(0.3, dtype=torch.double, requires_grad=True)
+    for _ in range(2):  # twice: the cumulative average (momentum None) counts the batches
+        ours, theirs = weighted_batch_norm(z, w, norm), w * reference(z)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-14)
+    assert all(torch.equal(a, b) for a, b in zip(norm.buffers(), reference.buffers()))
+    grad = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, (z, w), grad), torch.autograd.grad(theirs, (z, w), grad))
+    frozen = copy.deepcopy(norm)
+    frozen.momentum = 0.0  # gradcheck runs the function many times
+    assert torch.autograd.gradcheck(lambda z, w: weighted_batch_norm(z, w, frozen), (z, w))
+    assert torch.autograd.gradgradcheck(lambda z, w: weighted_batch_norm(z, w, frozen), (z, w))
+
+
+def test_only_affine_free_torch_batch_norms_are_fused():
+    assert fusable(nn.BatchNorm2d(4, affine=False)) and fusable(nn.BatchNorm1d(4, affine=False))
+    assert not fusable(nn.BatchNorm2d(4)) and not fusable(nn.SyncBatchNorm(4, affine=False))
+    assert not fusable(nn.LayerNorm(4))
+
+
+def test_the_mixed_op_keeps_one_tensor_less_per_fused_batch_norm_one_relu_and_nothing_for_none():
+    torch.manual_seed(0)
+    network = SearchNetwork("conv2d", in_channels=3, channels=4, num_classes=2, layers=1, nodes=1)
+    mixed = next(m for m in network.modules() if isinstance(m, MixedOp))
+    x = torch.randn(4, 4, 8, 8, requires_grad=True)
+    weights = torch.softmax(torch.randn(len(mixed.ops)), 0).requires_grad_()
+    fused = sum(parts.norm is not None for parts in mixed._parts)
+    assert fused == 6  # the two poolings, two separable and two dilated convolutions
+    naive = saved_bytes(lambda: sum(w * op(x) for w, op in zip(weights, mixed.ops)))
+    lean = saved_bytes(lambda: mixed(x, weights))
+    edge = x.numel() * x.element_size()
+    # one tensor per fused primitive, the product of 'none' and its weight, three of the four ReLUs
+    assert naive - lean >= (fused + 1 + 3) * edge
+
+
+@pytest.mark.parametrize("ndim, shape", [(1, (2, 3, 9)), (2, (2, 3, 7, 6)), (3, (2, 2, 5, 5, 4))])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_max_pool_matches_torchs_and_keeps_no_indices(ndim, shape, stride):
+    torch.manual_seed(0)
+    ours, theirs = MaxPool(ndim, 3, stride, 1), getattr(nn, f"MaxPool{ndim}d")(3, stride, 1)
+    x = torch.randn(*shape, dtype=torch.double, requires_grad=True)
+    assert torch.equal(ours(x), theirs(x))
+    grad = torch.randn_like(theirs(x))
+    assert torch.equal(torch.autograd.grad(ours(x), x, grad)[0], torch.autograd.grad(theirs(x), x, grad)[0])
+    assert torch.autograd.gradcheck(ours, (x,)) and torch.autograd.gradgradcheck(ours, (x,))
+    assert saved_bytes(lambda: ours(x)) == x.numel() * x.element_size()
+
+
+def test_max_pool_names_a_wrong_dimension():
+    with pytest.raises(ValueError, match="1, 2 or 3 spatial dimensions"):
+        MaxPool(4, 3)
+    with pytest.raises(ValueError, match=r"2D max pooling needs \(batch, channels, 2 spatial\) inputs"):
+        MaxPool(2, 3)(torch.randn(2, 3, 5))
+
+
+@pytest.mark.parametrize("ndim, size", [(1, 9), (1, 8), (2, 7), (2, 8)])
+def test_factorized_reduce_equals_the_shifted_and_padded_formulation(ndim, size):
+    """DARTS' FactorizedReduce: conv_1(relu(x)) and conv_2 of relu(x) shifted by one and padded, stride 2."""
+    torch.manual_seed(0)
+    module = FactorizedReduce(ndim, 4, 6, affine=False).double()
+    reference = copy.deepcopy(module)
+    x = torch.randn(2, 4, *[size] * ndim, dtype=torch.double, requires_grad=True)
+    relu = torch.relu(x)
+    shifted = F.pad(relu[(slice(None), slice(None), *[slice(1, None)] * ndim)], (0, 1) * ndim)
+    expected = reference.bn(torch.cat([reference.conv_1(relu), reference.conv_2(shifted)], dim=1))
+    out = module(x)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-14)
+    grad = torch.randn_like(out)
+    torch.testing.assert_close(torch.autograd.grad(out, x, grad), torch.autograd.grad(expected, x, grad))
+    assert all(torch.equal(a, b) for a, b in zip(module.buffers(), reference.buffers()))
