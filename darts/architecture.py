@@ -134,8 +134,9 @@ class Architecture:
             loss = self._loss(weights, val)
             direct = all_reduce_mean(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True),
                                                      self.alphas))
+            loss = val.release(loss)
             return Hypergradient(direct, [torch.zeros_like(a) for a in self.alphas],
-                                 float(all_reduce_mean([loss.detach()])[0]), _detached(val.output))
+                                 float(all_reduce_mean([loss])[0]), val.output)
         # the virtual step w' = w - xi * (what the weight optimiser would do)
         exact = order == "exact"
         train_loss = self._loss(weights, train)
@@ -144,15 +145,17 @@ class Architecture:
         wanted = weights + self.alphas if at_w else weights
         grads_at_w = _zeros_for_none(
             torch.autograd.grad(train_loss, wanted, allow_unused=True, create_graph=exact), wanted)
+        train_loss = train.release(train_loss)
         train_grads, alpha_grads_at_w = grads_at_w[:len(weights)], grads_at_w[len(weights):]
         # distributed: every gradient below is the mean over the ranks, as one process with the global batch
         mean_grads = all_reduce_mean([g.detach() for g in train_grads])
         if self.reuse_gradient and not exact:
-            self.train_gradient = (weights, mean_grads, train_loss.detach(), _detached(train.output))
+            self.train_gradient = (weights, mean_grads, train_loss, train.output)
         virtual, scales = self._virtual_step(weights, mean_grads)
         val_loss = self._loss(virtual, val)
         grads = _zeros_for_none(torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True),
                                 virtual + self.alphas)
+        val_loss = val.release(val_loss)
         grads = all_reduce_mean(grads)
         v_w, direct = grads[:len(virtual)], grads[len(virtual):]
         # the direction of the mixed term: v scaled per weight by xi * (weight of the gradient in w')
@@ -166,8 +169,7 @@ class Architecture:
             mixed = self._finite_difference(weights, direction, train,
                                             [g.detach() for g in alpha_grads_at_w] if at_w else None)
         mixed = all_reduce_mean(mixed)
-        return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss.detach()])[0]),
-                             _detached(val.output))
+        return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss])[0]), val.output)
 
     # --- the pieces ----------------------------------------------------------------------------------
     def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch") -> torch.Tensor:
@@ -239,6 +241,7 @@ class Architecture:
                 perturbed = [w.detach() + sign * eps * d for w, d in zip(weights, direction)]
             loss = self._loss(perturbed, train)
             gradients.append(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True), self.alphas))
+            loss = train.release(loss)
         if at_w is not None:
             return [(plus - base) / eps for plus, base in zip(gradients[0], at_w)]
         return [(plus - minus) / (2 * eps) for plus, minus in zip(*gradients)]
@@ -256,6 +259,15 @@ class _SeededBatch:
     seed: int
     output: Any = None  # the network's output in the last pass on this batch
 
+    def release(self, loss: torch.Tensor) -> torch.Tensor:
+        """Detach ``loss`` and this batch's output once their backward pass is done.
+
+        A graph kept after its backward pass holds no tensors for backward any more, but its thousands of
+        small nodes, allocated between the pass's activations, stay scattered over the freed memory; the
+        next pass then cannot reuse it and the process grows (by 0.4 GiB on cnn-c8's second-order step)."""
+        self.output = detached(self.output)
+        return loss.detach()
+
     @property
     def inputs(self) -> Any:
         return self.batch[0]
@@ -265,7 +277,8 @@ class _SeededBatch:
         return self.batch[1]
 
 
-def _detached(output: Any) -> Any:
+def detached(output: Any) -> Any:
+    """``output`` (a tensor, or tuples, lists and dicts of them) detached from its graph."""
     from torch.utils._pytree import tree_map
 
     return tree_map(lambda t: t.detach() if isinstance(t, torch.Tensor) else t, output)

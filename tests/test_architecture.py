@@ -248,3 +248,32 @@ def test_fast_mode_weight_step_reuses_the_virtual_steps_gradient(reuse):
     same = all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(network.parameters(), before.parameters()))
     assert same == reuse  # without reuse the weight step sees the updated alphas
     assert trainer.history[0]["train_loss"] > 0
+
+
+@pytest.mark.parametrize("order, options", [("first", {}), ("second", {}), ("second", {"difference": "forward"}),
+                                            ("second", {"difference": "forward", "reuse_gradient": True}),
+                                            ("exact", {})])
+def test_no_pass_keeps_its_graph_after_its_backward(order, options):
+    """A spent graph holds no tensors but its many small nodes would fragment the memory the next pass needs:
+    when a pass starts, the losses and network outputs of the earlier passes are gone."""
+    import gc
+    import weakref
+
+    problem = make_problem("conv2d", dtype=torch.float32)
+    spent, alive_at_pass = [], []
+
+    def recording_loss(output, target):
+        gc.collect()
+        alive_at_pass.append(sum(ref() is not None for ref in spent))
+        loss = cross_entropy(output, target)
+        spent.extend([weakref.ref(output), weakref.ref(loss)])
+        return loss
+
+    architecture = Architecture(problem.network, sgd(problem.network), recording_loss, order=order, **options)
+    result = architecture.step(problem.train, problem.val)
+    gc.collect()
+    assert alive_at_pass == [0] * {"first": 1, "exact": 2}.get(order, 3 if options else 4)
+    assert all(ref() is None for ref in spent)
+    assert result["val_output"].grad_fn is None
+    if options.get("reuse_gradient"):
+        assert all(t.grad_fn is None for t in architecture.train_gradient[2:])

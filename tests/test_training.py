@@ -50,6 +50,30 @@ def test_hooks_run_in_the_documented_order():
     assert recorder.calls == ["before_fit", *epoch, *epoch, "after_fit"]
 
 
+def test_a_batch_keeps_no_graph_once_its_backward_pass_is_done():
+    """The next batch's passes (the alpha step first) should not find the spent graph's nodes in their way."""
+    import gc
+    import weakref
+
+    class RecordingLoss(TaskLoss):
+        def __call__(self, outputs, targets):
+            loss = super().__call__(outputs, targets)
+            spent.extend([weakref.ref(outputs), weakref.ref(loss)])
+            return loss
+
+    class NoSpentGraph(Callback):
+        def before_batch(self, trainer):
+            gc.collect()
+            checked.append(all(ref() is None for ref in spent))
+
+    spent, checked = [], []
+    model, data = linear_problem(16)
+    Trainer(model, torch.optim.SGD(model.parameters(), 0.1), RecordingLoss(LABEL, False), data, 4, 2,
+            callbacks=[NoSpentGraph()]).fit()
+    gc.collect()
+    assert len(checked) == 8 and all(checked) and all(ref() is None for ref in spent)
+
+
 def test_cosine_schedule_steps_per_epoch_never_per_batch():
     model, data = linear_problem(64)
     optimizer = torch.optim.SGD(model.parameters(), 0.1)

@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from darts import distributed
+from darts.architecture import detached
 from darts.distributed import shard
 from darts.training.objective import MetricAccumulator, TaskLoss, higher_is_better
 
@@ -174,6 +175,9 @@ class Trainer:
                 self.loss = self.loss_fn(self.outputs, targets)
                 self.call("after_loss")
                 self.loss.backward()
+                # drop the spent graph now: kept until the next batch's passes, its small nodes would stay
+                # scattered over the memory those passes could reuse
+                self.loss, self.outputs = self.loss.detach(), detached(self.outputs)
             self.call("after_backward")
             self.optimizer.step()
             self.call("after_step")
