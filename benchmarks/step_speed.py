@@ -119,12 +119,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for step in steps:
             result = subprocess.run([sys.executable, __file__, "--one", config, step, "--repeats", str(args.repeats),
                                      "--warmup", str(args.warmup)], capture_output=True, text=True)
-            if result.returncode:
-                sys.exit(f"{config}/{step} failed:\n{result.stderr}")
+            if result.returncode:  # e.g. the exact step of a large supernet: recorded, and the others go on
+                why = ("killed by the system (out of memory?)" if result.returncode < 0 else
+                       (result.stderr.strip().splitlines() or ["no message"])[-1])
+                rows.append({"config": config, "step": step, "failed": why})
+                print(f"  {config} {step} failed: {why}", file=sys.stderr, flush=True)
+                continue
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
             print(f"  measured {config} {step}: {rows[-1]['seconds']:.3f} s", file=sys.stderr, flush=True)
-    plain = {r["config"]: r for r in rows if r["step"] == "plain"}
+    plain = {r["config"]: r for r in rows if r["step"] == "plain" and "failed" not in r}
     for row in rows:
+        if "failed" in row:
+            continue
         base = plain.get(row["config"])
         row["time_ratio_to_plain"] = row["seconds"] / base["seconds"] if base else None
         row["memory_ratio_to_plain"] = row["peak_rss_gib"] / base["peak_rss_gib"] if base else None
@@ -132,6 +138,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         row["reference_seconds"], row["reference_peak_gib"] = reference or (None, None)
     print(f"\n{'config':<13}{'step':<8}{'s/step':>9}{'x plain':>9}{'peak GiB':>10}{'x plain':>9}{'reference':>16}")
     for row in rows:
+        if "failed" in row:
+            print(f"{row['config']:<13}{row['step']:<8}  failed: {row['failed']}")
+            continue
         ratio = f"{row['time_ratio_to_plain']:.2f}" if row["time_ratio_to_plain"] else "-"
         memory = f"{row['memory_ratio_to_plain']:.2f}" if row["memory_ratio_to_plain"] else "-"
         reference = f"{row['reference_seconds']} s, {row['reference_peak_gib']} GiB" if row["reference_seconds"] else ""
