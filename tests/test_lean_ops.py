@@ -51,6 +51,11 @@ def test_weighted_batch_norm_is_the_weight_times_torchs_batch_norm(shape, moment
     assert torch.autograd.gradgradcheck(lambda z, w: weighted_batch_norm(z, w, frozen), (z, w))
 
 
+def test_weighted_batch_norm_refuses_one_value_per_channel_as_torch_does():
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        weighted_batch_norm(torch.randn(1, 3), torch.tensor(1.0), nn.BatchNorm1d(3, affine=False))
+
+
 def test_only_affine_free_torch_batch_norms_are_fused():
     assert fusable(nn.BatchNorm2d(4, affine=False)) and fusable(nn.BatchNorm1d(4, affine=False))
     assert not fusable(nn.BatchNorm2d(4)) and not fusable(nn.SyncBatchNorm(4, affine=False))

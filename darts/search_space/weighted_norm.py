@@ -71,6 +71,8 @@ def _fast_backward(ctx, grad_out, weight, xhat, invstd):
 
 def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     """``weight * norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`)."""
+    if z.numel() // z.shape[1] == 1:  # as torch's BatchNorm: one value per channel has no variance
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(z.shape)}")
     momentum = norm.momentum if norm.momentum is not None else 0.0
     if norm.track_running_stats and norm.num_batches_tracked is not None:
         norm.num_batches_tracked.add_(1)
