@@ -2,8 +2,9 @@
 
 torch's max pooling keeps its input and the int64 index of every maximum: twice the output's size more. The
 indices are cheap to find again from the input, which a search cell keeps anyway (the skip connection and
-the average pooling read the same state), so this module finds them again in the backward pass. Values and
-gradients are torch's; the backward pass is torch's differentiable gradient op, so double backward works.
+the average pooling read the same state), so this module finds them again in the backward pass (in 1D it
+routes the gradient with masks). Values and gradients are torch's; the backward pass is written with
+differentiable operations, so double backward works.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 _BACKWARD = {2: torch.ops.aten.max_pool2d_with_indices_backward, 3: torch.ops.aten.max_pool3d_with_indices_backward}
-_POOL = {2: F.max_pool2d, 3: F.max_pool3d}
+_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 
 
 class _MaxPool(torch.autograd.Function):
+    """2D and 3D: the backward pass finds the indices again and runs torch's gradient op."""
+
     @staticmethod
     def forward(x, kernel, stride, padding):
         return _POOL[x.dim() - 2](x, kernel, stride, padding)
@@ -29,27 +32,18 @@ class _MaxPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        kernel, stride, padding = ctx.options
         ndim = x.dim() - 2
+        kernel, stride, padding = ([v] * ndim for v in ctx.options)
         with torch.no_grad():
             _, indices = _POOL[ndim](x, kernel, stride, padding, return_indices=True)
         grad_x = _BACKWARD[ndim](grad, x, kernel, stride, padding, [1] * ndim, False, indices)
         return grad_x, None, None, None
 
 
-class _MaxPool1d(torch.autograd.Function):
+class _MaxPool1d(_MaxPool):
     """1D: torch's kernel without indices is 50 times faster than with them, so the backward pass routes the
     gradient with masks instead: to the first position of each window that holds the window's maximum,
     as torch's indices do."""
-
-    @staticmethod
-    def forward(x, kernel, stride, padding):
-        return F.max_pool1d(x, kernel, stride, padding)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0])
-        ctx.options = inputs[1:]
 
     @staticmethod
     def backward(ctx, grad):
@@ -84,11 +78,8 @@ class MaxPool(nn.Module):
         if x.dim() != self.ndim + 2:
             raise ValueError(f"{self.ndim}D max pooling needs (batch, channels, {self.ndim} spatial) inputs, "
                              f"got shape {tuple(x.shape)}")
-        ndim = max(self.ndim, 2)
-        kernel, stride, padding = ([v] * ndim for v in (self.kernel, self.stride, self.padding))
-        if self.ndim == 1:
-            return _MaxPool1d.apply(x, self.kernel, self.stride, self.padding)
-        return _MaxPool.apply(x, kernel, stride, padding)
+        function = _MaxPool1d if self.ndim == 1 else _MaxPool
+        return function.apply(x, self.kernel, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return f"ndim={self.ndim}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
