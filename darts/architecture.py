@@ -130,8 +130,8 @@ class Architecture:
         seeds = torch.randint(0, 2**62, (2,)).tolist()  # one random stream per batch, for every pass on it
         train, val = _SeededBatch(train_batch, seeds[0]), _SeededBatch(val_batch, seeds[1])
         weights = list(self.weights)
-        if order == "first":
-            loss = self._loss(weights, val)
+        if order == "first":  # the weights detached: no pass computes weight gradients it does not need
+            loss = self._loss([w.detach() for w in weights], val)
             direct = all_reduce_mean(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True),
                                                      self.alphas))
             loss = val.release(loss)

@@ -277,3 +277,33 @@ def test_no_pass_keeps_its_graph_after_its_backward(order, options):
     assert result["val_output"].grad_fn is None
     if options.get("reuse_gradient"):
         assert all(t.grad_fn is None for t in architecture.train_gradient[2:])
+
+
+@pytest.mark.parametrize("family", ["conv1d", "conv2d"])
+def test_alpha_only_passes_compute_no_weight_gradient(family):
+    """The first-order pass and the finite-difference passes need grad_alpha only: no convolution in them
+    computes its weight gradient. Second order computes weight gradients in two passes, the virtual step
+    and the validation pass at w', so as many as two plain backward passes."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class WeightGradients(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten.convolution_backward.default and args[-1][1]:
+                WeightGradients.count += 1
+            return func(*args, **(kwargs or {}))
+
+    def counted(run) -> int:
+        WeightGradients.count = 0
+        with WeightGradients():
+            run()
+        return WeightGradients.count
+
+    problem = make_problem(family, dtype=torch.float32)
+    network = problem.network
+    plain = counted(lambda: cross_entropy(network(problem.train[0]), problem.train[1]).backward())
+    assert plain > 0
+    for order, options, passes in [("first", {}, 0), ("second", {}, 2), ("second", {"difference": "forward"}, 2)]:
+        architecture = Architecture(network, sgd(network), cross_entropy, order=order, **options)
+        assert counted(lambda: architecture.hypergradient(problem.train, problem.val)) == passes * plain, order
