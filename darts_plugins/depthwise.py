@@ -3,9 +3,15 @@
 PyTorch's CPU kernels for the input gradient of a strided, dilated depthwise convolution are slow (5 to
 9 ms for DARTS' stride-2 ``dil_conv`` on a 32x32 batch, against 0.3 ms for a stride-1 convolution of the
 same size). The input gradient of a convolution is the convolution of the zero-upsampled output gradient
-with the flipped kernel, at stride 1; computing it that way gives the same numbers much faster. The weight
-gradient stays PyTorch's. Both are written with differentiable operations, so double backward (the exact
-second-order architecture gradient) works through them.
+with the flipped kernel, at stride 1; computing it that way gives the same numbers much faster.
+
+PyTorch's weight gradient is slow for dilated kernels too (4 to 11 ms for ``dil_conv_3x3``/``5x5`` on a
+16x16x32x32 batch on an AVX2 CPU, against 0.3 ms undilated). A dilation-``d`` convolution whose padding is a
+multiple of ``d`` is an undilated one on every ``d``-th element: at stride 1, on the ``d``^n interleaved
+sub-grids stacked along the batch (space to batch); at a stride that is a multiple of ``d``, on the one
+sub-grid it reads. The weight gradient is taken there, by PyTorch's kernel. Everything is written with
+differentiable operations, so double backward (the exact second-order architecture gradient) works
+through it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,38 @@ def upsampled(grad: torch.Tensor, stride: int) -> torch.Tensor:
         out = out.contiguous(memory_format=torch.channels_last)
     out[(slice(None), slice(None), *[slice(None, None, stride)] * ndim)] = grad
     return out
+
+
+def space_to_batch(t: torch.Tensor, d: int) -> torch.Tensor:
+    """The ``d``^n interleaved sub-grids of ``t`` (batch, channels, *n sizes) stacked along the batch, each
+    size zero-padded at its end to a multiple of ``d``; the memory format (channels-last or not) is kept."""
+    ndim = t.dim() - 2
+    pads = [p for size in reversed(t.shape[2:]) for p in (0, -size % d)]
+    if any(pads):
+        t = F.pad(t, pads)
+    grids = [size // d for size in t.shape[2:]]
+    split = t.reshape(*t.shape[:2], *[n for g in grids for n in (g, d)])  # a view: dims N, C, g1, d, g2, d, ...
+    phases, grid_dims = [3 + 2 * i for i in range(ndim)], [2 + 2 * i for i in range(ndim)]
+    if ndim > 1 and t.is_contiguous(memory_format=torch.channels_last if ndim == 2 else torch.channels_last_3d):
+        stacked = split.permute(0, *phases, *grid_dims, 1).reshape(-1, *grids, t.shape[1])
+        return stacked.permute(0, ndim + 1, *range(1, ndim + 1))
+    return split.permute(0, *phases, 1, *grid_dims).reshape(-1, t.shape[1], *grids)
+
+
+def weight_gradient(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
+                    dilation: int) -> torch.Tensor:
+    """The gradient of a depthwise convolution's weight, on the undilated problem where there is one."""
+    if dilation > 1 and padding % dilation == 0:
+        if stride == 1:
+            grad, x = space_to_batch(grad, dilation), space_to_batch(x, dilation)
+            stride, padding, dilation = 1, padding // dilation, 1
+        elif stride % dilation == 0:
+            x = x[(slice(None), slice(None), *[slice(None, None, dilation)] * (x.dim() - 2))]
+            stride, padding, dilation = stride // dilation, padding // dilation, 1
+    ndim = x.dim() - 2
+    return torch.ops.aten.convolution_backward(
+        grad, x, weight, None, [stride] * ndim, [padding] * ndim, [dilation] * ndim, False, [0] * ndim,
+        x.shape[1], [False, True, False])[1]
 
 
 class _DepthwiseConv(torch.autograd.Function):
@@ -58,11 +96,12 @@ class _DepthwiseConv(torch.autograd.Function):
                 after = before + size - (n + 2 * before - dilation * (k - 1))
                 pads += [before, after]
             flipped = weight.flip(list(range(2, 2 + ndim)))
-            grad_x = _conv(ndim)(F.pad(up, pads), flipped, None, 1, 0, dilation, channels)
+            if len(set(pads)) == 1:  # the same padding everywhere (stride 1): the convolution pads, no copy
+                grad_x = _conv(ndim)(up, flipped, None, 1, pads[0], dilation, channels)
+            else:
+                grad_x = _conv(ndim)(F.pad(up, pads), flipped, None, 1, 0, dilation, channels)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.ops.aten.convolution_backward(
-                grad, x, weight, None, [stride] * ndim, [padding] * ndim, [dilation] * ndim, False, [0] * ndim,
-                channels, [False, True, False])[1]
+            grad_w = weight_gradient(grad, x, weight, stride, padding, dilation)
         return grad_x, grad_w, None, None, None
 
 
