@@ -57,8 +57,10 @@ def space_to_batch(t: torch.Tensor, d: int) -> torch.Tensor:
 def weight_gradient(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
                     dilation: int) -> torch.Tensor:
     """The gradient of a depthwise convolution's weight, on the undilated problem where there is one."""
+    kernel = weight.shape[2:]
     if dilation > 1 and padding % dilation == 0:
-        if stride == 1:
+        # at stride 1, only where every sub-grid is at least a kernel wide: torch is slower below that
+        if stride == 1 and all(-(-size // dilation) >= k for size, k in zip(x.shape[2:], kernel)):
             grad, x = space_to_batch(grad, dilation), space_to_batch(x, dilation)
             stride, padding, dilation = 1, padding // dilation, 1
         elif stride % dilation == 0:

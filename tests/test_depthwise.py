@@ -49,10 +49,10 @@ def test_the_module_in_channels_last_matches_a_grouped_conv():
 @pytest.mark.parametrize("ndim, channels_last", [(1, False), (2, False), (2, True), (3, False), (3, True)])
 @pytest.mark.parametrize("kernel, dilation, stride, padding, size", [
     (3, 2, 1, 2, 7), (3, 2, 1, 0, 8), (5, 2, 1, 4, 9), (3, 3, 1, 3, 8), (3, 2, 2, 2, 9), (3, 2, 4, 2, 10),
-    (5, 2, 1, 3, 9), (3, 2, 3, 2, 9), (3, 1, 1, 1, 6)])
+    (5, 2, 1, 3, 9), (3, 2, 3, 2, 9), (3, 1, 1, 1, 6), (5, 2, 1, 4, 6)])
 def test_the_weight_gradient_on_the_undilated_problem_is_torchs(ndim, channels_last, kernel, dilation, stride,
                                                                 padding, size):
-    """Space to batch (stride 1), one sub-grid (stride a multiple of the dilation) or torch's own kernel
+    """Space to batch (stride 1, sub-grids at least a kernel wide), one sub-grid (stride a multiple of the dilation) or torch's own kernel
     (padding not a multiple of the dilation, other strides): the numbers of torch's dilated kernel."""
     torch.manual_seed(0)
     channels = 3
