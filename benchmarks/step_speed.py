@@ -6,8 +6,13 @@ difference) and exact second order, on the supernets issue 8 names.
 
 A step is the alpha step of the given order (none for the plain step) followed by the weight step, as a
 search runs them. Each (configuration, step) runs in a fresh process, so its peak resident memory is its
-own; the time is the median of ``--repeats`` steps after ``--warmup``. Prints a table with the ratios to the
-plain step and writes the figures as JSON.
+own; the time is the median of ``--repeats`` steps after ``--warmup``. With ``--rounds R`` every step is
+measured R times, the steps taking turns, and the median is over all rounds: a shared machine whose speed
+drifts by 10-40 % over minutes then slows every step alike instead of whichever ran during a slow spell.
+Prints a table with the ratios to the plain step and writes the figures as JSON.
+
+The ``ref-plain``, ``ref-first`` and ``ref-second`` steps run the published DARTS implementation's step
+(``reference_darts.py``) on the same supernet (CNN configurations only), to compare on the machine at hand.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ CONFIGS = {
     "tiny": ("conv2d", (3, 8, 8), 10, 4, 3, 2, 4),  # for the tests
 }
 STEPS = ("plain", "first", "second", "exact", "fast")
+REFERENCE_STEPS = ("ref-plain", "ref-first", "ref-second")
 #: the published DARTS implementation on a machine of this kind, 1 thread, cnn-c8 (issue 8)
 REFERENCE = {"plain": (3.2, 1.8), "first": (6.3, 1.9), "second": (12.8, 2.4)}
 
@@ -44,6 +50,8 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
 
     torch.manual_seed(0)
     family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
+    if step in REFERENCE_STEPS:
+        return measure_reference(config, step, repeats, warmup)
     if family == "p3b5":
         from darts.config import load_config
         from darts.models import build_search_network
@@ -82,25 +90,69 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
             loss_fn(network(train[0]), train[1]).backward()
         optimizer.step()
 
+    return timed(config, step, one_step, repeats, warmup, baseline, network)
+
+
+def measure_reference(config: str, step: str, repeats: int, warmup: int) -> dict:
+    """The published implementation's step (``reference_darts.py``) on a CNN configuration."""
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import reference_darts
+
+    family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
+    if family != "conv2d" or shape[0] != 3:
+        raise SystemExit(f"the published implementation is a 3-channel image CNN; {config} is not one")
+    network = reference_darts.Network(channels, classes, cells, steps=nodes, multiplier=nodes)
+    train = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
+    val = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
+    optimizer = torch.optim.SGD(network.parameters(), 0.025, momentum=0.9, weight_decay=3e-4)
+    architect = reference_darts.Architect(network)
+    order = {"ref-plain": None, "ref-first": "first", "ref-second": "second"}[step]
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return timed(config, step, lambda: reference_darts.search_step(network, architect, optimizer, train, val, order),
+                 repeats, warmup, baseline, network)
+
+
+def timed(config: str, step: str, one_step, repeats: int, warmup: int, baseline: int, network) -> dict:
+    """Run ``one_step`` ``warmup`` times, then time it ``repeats`` times (wall and CPU seconds)."""
+    import torch
+
     for _ in range(warmup):
         one_step()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         one_step()
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"config": config, "step": step, "seconds": statistics.median(times), "times": times,
-            "peak_rss_gib": peak / 2**20, "rss_before_steps_gib": baseline / 2**20,
+            "cpu_times": cpu_times, "peak_rss_gib": peak / 2**20, "rss_before_steps_gib": baseline / 2**20,
             "weights": sum(p.numel() for p in network.parameters()), "threads": torch.get_num_threads()}
+
+
+def run_one(config: str, step: str, repeats: int, warmup: int) -> dict:
+    """Measure one (configuration, step) in a fresh process; a process that dies is recorded as failed."""
+    result = subprocess.run([sys.executable, __file__, "--one", config, step, "--repeats", str(repeats),
+                             "--warmup", str(warmup)], capture_output=True, text=True)
+    if result.returncode:  # e.g. the exact step of a large supernet: recorded, and the others go on
+        why = ("killed by the system (out of memory?)" if result.returncode < 0 else
+               (result.stderr.strip().splitlines() or ["no message"])[-1])
+        return {"config": config, "step": step, "failed": why}
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", default="cnn-c8,cnn-c16-b16,cnn-c16-b64,p3b5-quick",
                         help=f"comma-separated, from {', '.join(CONFIGS)}")
-    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated, from plain, first, second, exact, fast (second order, "
-                                                             "forward difference, gradient reused)")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help="comma-separated, from plain, first, second, exact, fast (second order, forward "
+                             "difference, gradient reused), ref-plain, ref-first, ref-second (the published "
+                             "implementation)")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every step this many times, in turns "
+                                                              "(default 1)")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps; the median is reported (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--out", default="step_speed.json", help="where to write the figures (default step_speed.json)")
@@ -110,23 +162,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(json.dumps(measure(*args.one, args.repeats, args.warmup)))
         return []
     configs, steps = args.configs.split(","), args.steps.split(",")
-    unknown = [c for c in configs if c not in CONFIGS] + [s for s in steps if s not in STEPS]
+    unknown = [c for c in configs if c not in CONFIGS] + [s for s in steps if s not in STEPS + REFERENCE_STEPS]
     if unknown:
         parser.error(f"unknown configuration or step {unknown}; configurations: {', '.join(CONFIGS)}; "
-                     f"steps: {', '.join(STEPS)}")
-    rows = []
-    for config in configs:
-        for step in steps:
-            result = subprocess.run([sys.executable, __file__, "--one", config, step, "--repeats", str(args.repeats),
-                                     "--warmup", str(args.warmup)], capture_output=True, text=True)
-            if result.returncode:  # e.g. the exact step of a large supernet: recorded, and the others go on
-                why = ("killed by the system (out of memory?)" if result.returncode < 0 else
-                       (result.stderr.strip().splitlines() or ["no message"])[-1])
-                rows.append({"config": config, "step": step, "failed": why})
-                print(f"  {config} {step} failed: {why}", file=sys.stderr, flush=True)
-                continue
-            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-            print(f"  measured {config} {step}: {rows[-1]['seconds']:.3f} s", file=sys.stderr, flush=True)
+                     f"steps: {', '.join(STEPS + REFERENCE_STEPS)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if os.path.exists(args.out):  # never overwrite a run's figures
+        parser.error(f"{args.out} exists; give another --out or move it away")
+    results: dict[tuple[str, str], dict] = {}
+    for round_ in range(args.rounds):
+        for config in configs:
+            for step in steps:
+                if "failed" in results.get((config, step), {}):
+                    continue
+                row = run_one(config, step, args.repeats, args.warmup)
+                earlier = results.get((config, step))
+                if earlier and "failed" not in row:  # merge the rounds: all times, the highest peak
+                    row["times"] = earlier["times"] + row["times"]
+                    row["cpu_times"] = earlier["cpu_times"] + row["cpu_times"]
+                    row["seconds"] = statistics.median(row["times"])
+                    row["peak_rss_gib"] = max(earlier["peak_rss_gib"], row["peak_rss_gib"])
+                results[(config, step)] = row
+                progress = row.get("failed") or f"{row['seconds']:.3f} s (median so far)"
+                print(f"  round {round_ + 1}/{args.rounds} {config} {step}: {progress}", file=sys.stderr, flush=True)
+    rows = list(results.values())
     plain = {r["config"]: r for r in rows if r["step"] == "plain" and "failed" not in r}
     for row in rows:
         if "failed" in row:
@@ -136,20 +196,30 @@ def main(argv: list[str] | None = None) -> list[dict]:
         row["memory_ratio_to_plain"] = row["peak_rss_gib"] / base["peak_rss_gib"] if base else None
         reference = REFERENCE.get(row["step"]) if row["config"] == "cnn-c8" else None
         row["reference_seconds"], row["reference_peak_gib"] = reference or (None, None)
-    print(f"\n{'config':<13}{'step':<8}{'s/step':>9}{'x plain':>9}{'peak GiB':>10}{'x plain':>9}{'reference':>16}")
+        measured = results.get((row["config"], "ref-" + row["step"]))
+        if measured and "failed" not in measured:  # the published step measured here, in the same run
+            row["speedup_over_measured_reference"] = measured["seconds"] / row["seconds"]
+            row["memory_ratio_to_measured_reference"] = row["peak_rss_gib"] / measured["peak_rss_gib"]
+    print(f"\n{'config':<13}{'step':<11}{'s/step':>9}{'x plain':>9}{'peak GiB':>10}{'x plain':>9}"
+          f"{'faster than ref here':>22}{'issue reference':>17}")
     for row in rows:
         if "failed" in row:
-            print(f"{row['config']:<13}{row['step']:<8}  failed: {row['failed']}")
+            print(f"{row['config']:<13}{row['step']:<11}  failed: {row['failed']}")
             continue
         ratio = f"{row['time_ratio_to_plain']:.2f}" if row["time_ratio_to_plain"] else "-"
         memory = f"{row['memory_ratio_to_plain']:.2f}" if row["memory_ratio_to_plain"] else "-"
+        here = (f"{row['speedup_over_measured_reference']:.2f}x, "
+                f"{row['memory_ratio_to_measured_reference']:.2f} mem" if "speedup_over_measured_reference" in row
+                else "")
         reference = f"{row['reference_seconds']} s, {row['reference_peak_gib']} GiB" if row["reference_seconds"] else ""
-        print(f"{row['config']:<13}{row['step']:<8}{row['seconds']:>9.3f}{ratio:>9}{row['peak_rss_gib']:>10.2f}"
-              f"{memory:>9}{reference:>16}")
+        print(f"{row['config']:<13}{row['step']:<11}{row['seconds']:>9.3f}{ratio:>9}{row['peak_rss_gib']:>10.2f}"
+              f"{memory:>9}{here:>22}{reference:>17}")
     machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
                "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
-    with open(args.out, "w", encoding="utf-8") as handle:
-        json.dump({"machine": machine, "rows": rows}, handle, indent=2)
+    partial = f"{args.out}.partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump({"machine": machine, "command": sys.argv, "rows": rows}, handle, indent=2)
+    os.replace(partial, args.out)
     print(f"\nfigures: {args.out}")
     return rows
 
