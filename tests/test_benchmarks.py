@@ -11,15 +11,28 @@ from pathlib import Path
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "step_speed.py"
 
 
+def run_script(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *arguments], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
 def test_step_speed_benchmark_writes_figures_and_ratios(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--configs", "tiny", "--repeats", "1", "--warmup", "0",
-                             "--out", str(tmp_path / "figures.json")], capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    out = tmp_path / "figures.json"
+    result = run_script("--configs", "tiny", "--repeats", "1", "--warmup", "0", "--rounds", "2",
+                        "--steps", "plain,first,second,exact,fast,ref-plain,ref-second", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    rows = json.loads((tmp_path / "figures.json").read_text())["rows"]
-    assert [r["step"] for r in rows] == ["plain", "first", "second", "exact", "fast"]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["step"] for r in rows] == ["plain", "first", "second", "exact", "fast", "ref-plain", "ref-second"]
     assert rows[0]["time_ratio_to_plain"] == 1.0 and all(r["seconds"] > 0 and r["peak_rss_gib"] > 0 for r in rows)
-    assert "x plain" in result.stdout
+    assert all(len(r["times"]) == len(r["cpu_times"]) == 2 for r in rows)  # one per round
+    by_step = {r["step"]: r for r in rows}
+    assert by_step["second"]["speedup_over_measured_reference"] == (by_step["ref-second"]["seconds"]
+                                                                  / by_step["second"]["seconds"])
+    assert "speedup_over_measured_reference" not in by_step["first"]  # ref-first was not measured
+    assert "x plain" in result.stdout and "faster than ref here" in result.stdout
+    # an earlier run's figures are never overwritten
+    again = run_script("--configs", "tiny", "--steps", "plain", "--out", str(out))
+    assert again.returncode != 0 and "exists" in again.stderr and json.loads(out.read_text())["rows"] == rows
 
 
 def test_a_step_that_dies_is_recorded_and_the_others_still_measured(tmp_path, monkeypatch):
