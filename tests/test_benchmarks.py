@@ -28,6 +28,8 @@ def test_step_speed_benchmark_writes_figures_and_ratios(tmp_path):
     by_step = {r["step"]: r for r in rows}
     assert by_step["second"]["speedup_over_measured_reference"] == (by_step["ref-second"]["seconds"]
                                                                   / by_step["second"]["seconds"])
+    assert by_step["fast"]["speedup_over_measured_reference"] == (by_step["ref-second"]["seconds"]
+                                                                / by_step["fast"]["seconds"])
     assert "speedup_over_measured_reference" not in by_step["first"]  # ref-first was not measured
     assert "x plain" in result.stdout and "faster than ref here" in result.stdout
     # an earlier run's figures are never overwritten
