@@ -52,8 +52,9 @@ def test_the_module_in_channels_last_matches_a_grouped_conv():
     (5, 2, 1, 3, 9), (3, 2, 3, 2, 9), (3, 1, 1, 1, 6), (5, 2, 1, 4, 6)])
 def test_the_weight_gradient_on_the_undilated_problem_is_torchs(ndim, channels_last, kernel, dilation, stride,
                                                                 padding, size):
-    """Space to batch (stride 1, sub-grids at least a kernel wide), one sub-grid (stride a multiple of the dilation) or torch's own kernel
-    (padding not a multiple of the dilation, other strides): the numbers of torch's dilated kernel."""
+    """Space to batch (stride 1, sub-grids at least a kernel wide), one sub-grid (stride a multiple of the
+    dilation) or torch's own kernel (padding not a multiple of the dilation, other strides): the numbers of
+    torch's dilated kernel."""
     torch.manual_seed(0)
     channels = 3
     x = torch.randn(2, channels, *[size] * ndim, dtype=torch.double)
