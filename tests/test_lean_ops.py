@@ -4,6 +4,9 @@ and second derivatives, keeps the running statistics torch would, and keeps fewe
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -113,6 +116,36 @@ def test_factorized_reduce_equals_the_shifted_and_padded_formulation(ndim, size)
     grad = torch.randn_like(out)
     torch.testing.assert_close(torch.autograd.grad(out, x, grad), torch.autograd.grad(expected, x, grad))
     assert all(torch.equal(a, b) for a, b in zip(module.buffers(), reference.buffers()))
+
+
+def test_factorized_reduce_channels_last_weight_gradient_is_right_and_does_not_corrupt_memory():
+    """PyTorch 2.13's CPU weight gradient of a 1-wide stride-2 channels-last convolution corrupts the heap for
+    2 to 6 input channels (the process aborts); FactorizedReduce must not use it. Run apart, so that a crash
+    is a failure of this test only; the gradients are checked against the float64 contiguous formulation."""
+    script = textwrap.dedent("""
+        import copy, torch, torch.nn.functional as F
+        from darts_plugins.conv import FactorizedReduce
+        torch.manual_seed(0)
+        for channels in (2, 3, 4, 5, 6):
+            for _ in range(3):  # the corruption does not always abort at once
+                module = FactorizedReduce(2, channels, channels, affine=False)
+                reference = copy.deepcopy(module).double()
+                x = torch.randn(4, channels, 16, 16)
+                out = module.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+                grad = torch.randn(out.shape)
+                (out * grad).sum().backward()
+                # the reference: torch's stride-2 convolutions, float64, contiguous
+                relu = torch.relu(x.double())
+                shifted = F.pad(relu[:, :, 1:, 1:], (0, 1, 0, 1))
+                expected = reference.bn(torch.cat([F.conv2d(relu, reference.conv_1.weight, stride=2),
+                                                   F.conv2d(shifted, reference.conv_2.weight, stride=2)], dim=1))
+                (expected * grad.double()).sum().backward()
+                for ours, theirs in [(module.conv_1, reference.conv_1), (module.conv_2, reference.conv_2)]:
+                    torch.testing.assert_close(ours.weight.grad.double(), theirs.weight.grad, rtol=1e-4, atol=1e-5)
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 @pytest.mark.parametrize("stride", [1, 2])
