@@ -44,6 +44,10 @@ class ModelConfig(Section):
     hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
     alphas: Literal["shared", "per_cell"] = Field("shared", description="one alpha per cell type (normal, "
                                                                         "reduce) as in the paper, or one per cell")
+    partial_channels: int = Field(1, ge=1, description="PC-DARTS' K: 1/K of each edge's channels go through its "
+                                                        "mixed op, the rest bypass it (a divisor of channels)")
+    edge_normalization: bool = Field(False, description="PC-DARTS' edge normalisation: a learnt weight per edge, "
+                                                        "softmax over the edges entering each node")
     # language models (task ptb); DARTS' names in brackets
     dropout_output: float = Field(0.0, ge=0, lt=1, description="language model: locked dropout on the cell's "
                                                                "outputs before the decoder [dropout]")

@@ -129,6 +129,10 @@ def check_family_fits(family: str, data: TaskData, what: str = "family") -> None
 def build_search_network(model: ModelConfig, data: TaskData):
     """The DARTS supernet of ``model`` for ``data``'s inputs and targets."""
     check_family_fits(model.family, data)
+    pc_darts = model.partial_channels != 1 or model.edge_normalization
+    if pc_darts and (isinstance(data, CorpusData) or _is_recurrent(model.family)):
+        raise ValueError("model.partial_channels and model.edge_normalization (PC-DARTS) apply to convolutional "
+                         "and linear cells; recurrent cells have no channels to split: leave them at 1 and false")
     if isinstance(data, CorpusData):
         return RecurrentLanguageModelSearch(data.vocab_size, model.embedding_dim, model.hidden_size, model.nodes,
                                             model.family, model.primitives, **_language_model_options(model))
@@ -140,7 +144,8 @@ def build_search_network(model: ModelConfig, data: TaskData):
     return SearchNetwork(model.family, data.in_channels or model.embedding_dim, model.channels, 0,
                          layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
                          primitives=model.primitives, stem_multiplier=model.stem_multiplier,
-                         stem=_stem_factory(model, data), head=head, pool=_pool_factory(model), alphas=model.alphas)
+                         stem=_stem_factory(model, data), head=head, pool=_pool_factory(model), alphas=model.alphas,
+                         partial_channels=model.partial_channels, edge_normalization=model.edge_normalization)
 
 
 def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, channels: int | None = None,

@@ -20,15 +20,22 @@ class Problem:
     val: tuple[torch.Tensor, torch.Tensor]
 
 
+#: PC-DARTS variants: partial channels (K=2) and edge normalisation
+PC_FAMILIES = ("conv1d-pc", "conv2d-pc", "linear-pc")
+
+
 def make_problem(family: str, dtype: torch.dtype = torch.float64, seed: int = 0, batch: int = 6) -> Problem:
-    """A small supernet of ``family`` and two batches of random data with 3 classes."""
+    """A small supernet of ``family`` (``-pc``: PC-DARTS' options on) and two batches of random data with 3
+    classes."""
     torch.manual_seed(seed)
+    family, pc = family.removesuffix("-pc"), family.endswith("-pc")
     if family == "recurrent":
         network: Supernet = RecurrentSearchNetwork(vocab_size=13, embedding_dim=5, hidden_size=6, num_classes=3,
                                                    nodes=3)
         inputs = [torch.randint(0, 13, (batch, 4)) for _ in range(2)]
     else:
-        network = SearchNetwork(family, in_channels=3, channels=4, num_classes=3, layers=3, nodes=2)
+        network = SearchNetwork(family, in_channels=3, channels=4, num_classes=3, layers=3, nodes=2,
+                                partial_channels=2 if pc else 1, edge_normalization=pc)
         shape = {"conv1d": (batch, 3, 8), "conv2d": (batch, 3, 6, 6), "linear": (batch, 3)}[family]
         inputs = [torch.randn(*shape, dtype=dtype) for _ in range(2)]
     network.to(dtype)

@@ -9,7 +9,7 @@ import torch
 from torch.func import functional_call
 
 from darts import Architecture
-from tests.conftest import FAMILIES, cross_entropy, make_problem
+from tests.conftest import FAMILIES, PC_FAMILIES, cross_entropy, make_problem
 
 
 def sgd(network, **options) -> torch.optim.SGD:
@@ -61,7 +61,7 @@ def unrolled_hypergradient(problem, optimizer) -> list[torch.Tensor]:
     return list(torch.autograd.grad(val_loss, network.arch_parameters()))
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES + PC_FAMILIES)
 def test_second_order_matches_autograd_through_the_unrolled_step(family, record_property):
     problem = make_problem(family)
     optimizer = sgd(problem.network)
@@ -85,7 +85,7 @@ def test_second_order_matches_autograd_through_the_unrolled_step(family, record_
     assert relative_error(fd_small.total, oracle) < 1e-6
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", FAMILIES + PC_FAMILIES)
 def test_the_forward_difference_of_the_fast_mode_approaches_the_exact_product(family):
     problem = make_problem(family)
     optimizer = sgd(problem.network)

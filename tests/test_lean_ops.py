@@ -15,7 +15,7 @@ from torch import nn
 
 from darts import SearchNetwork
 from darts.search_space import MixedOp
-from darts.search_space.weighted_norm import fusable, weighted_batch_norm
+from darts.search_space.weighted_norm import fusable, normalize, track_running_stats, weighted_batch_norm
 from darts_plugins.conv import FactorizedReduce
 from darts_plugins.pooling import MaxPool
 
@@ -54,6 +54,30 @@ def test_weighted_batch_norm_is_the_weight_times_torchs_batch_norm(shape, moment
     assert torch.autograd.gradgradcheck(lambda z, w: weighted_batch_norm(z, w, frozen), (z, w))
 
 
+@pytest.mark.parametrize("shape", [(5, 3), (3, 3, 5, 4)])
+@pytest.mark.parametrize("momentum, track", [(0.1, True), (None, True), (0.1, False)])
+def test_normalize_is_torchs_batch_norm_keeping_only_its_output(shape, momentum, track):
+    torch.manual_seed(0)
+    ndim = max(len(shape) - 2, 1)
+    norm = getattr(nn, f"BatchNorm{ndim}d")(3, affine=False, momentum=momentum, track_running_stats=track).double()
+    reference, tracked = copy.deepcopy(norm), copy.deepcopy(norm)
+    z = torch.randn(*shape, dtype=torch.double, requires_grad=True)
+    for _ in range(2):  # twice: the cumulative average (momentum None) counts the batches
+        ours, theirs = normalize(z, norm), reference(z)
+        track_running_stats(tracked, z.detach())  # the same statistics, without normalising
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-14)
+    for buffers in (norm.buffers(), tracked.buffers()):
+        for a, b in zip(buffers, reference.buffers()):
+            torch.testing.assert_close(a, b, rtol=1e-14, atol=0)
+    grad = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, z, grad), torch.autograd.grad(theirs, z, grad))
+    assert saved_bytes(lambda: normalize(z, norm)) == z.numel() * 8 + 3 * 8  # x̂ and invstd, not z
+    frozen = copy.deepcopy(norm)
+    frozen.momentum = 0.0
+    assert torch.autograd.gradcheck(lambda z: normalize(z, frozen), (z,))
+    assert torch.autograd.gradgradcheck(lambda z: normalize(z, frozen), (z,))
+
+
 def test_weighted_batch_norm_refuses_one_value_per_channel_as_torch_does():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         weighted_batch_norm(torch.randn(1, 3), torch.tensor(1.0), nn.BatchNorm1d(3, affine=False))
@@ -78,6 +102,61 @@ def test_the_mixed_op_keeps_one_tensor_less_per_fused_batch_norm_one_relu_and_no
     edge = x.numel() * x.element_size()
     # one tensor per fused primitive, the product of 'none' and its weight, three of the four ReLUs
     assert naive - lean >= (fused + 1 + 3) * edge
+
+
+def cell_by_hand(cell, s0, s1, weights):
+    """A search cell with every edge computed alone: its own ReLU, poolings and BatchNorms."""
+    states, offset = [cell.preprocess0(s0), cell.preprocess1(s1)], 0
+    for node in cell.nodes:
+        states.append(sum(edge(states[j], w) for j, edge, w in
+                          zip(node.inputs, node.edges, weights[offset:offset + len(node.inputs)])))
+        offset += len(node.inputs)
+    return torch.cat([states[i] for i in cell.concat], dim=1)
+
+
+class CountPooling(torch.utils._python_dispatch.TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.calls = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if "pool" in name:
+            self.calls[name] = self.calls.get(name, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("family, shape, partial", [("conv2d", (4, 3, 8, 8), 1), ("conv1d", (4, 3, 12), 1),
+                                                    ("conv2d", (4, 3, 8, 8), 2)])
+def test_a_cell_pools_each_state_once_and_equals_its_edges_computed_alone(family, shape, partial):
+    """The poolings (and their BatchNorms) of all edges reading one state are computed once: the same values,
+    gradients (weights, alphas, input) and running statistics as every edge computing its own, in both modes."""
+    torch.manual_seed(0)
+    network = SearchNetwork(family, 3, 4, 3, layers=3, nodes=3, partial_channels=partial).double()
+    reference = copy.deepcopy(network)
+    for cell in reference.cells:
+        cell.forward = lambda s0, s1, weights=None, cell=cell: cell_by_hand(cell, s0, s1, weights)
+    x, y = torch.randn(*shape, dtype=torch.double), torch.tensor([0, 1, 2, 0])
+    with CountPooling() as shared:
+        ours = network(x)
+    with CountPooling() as alone:
+        theirs = reference(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    # 3 cells of 9 edges reading 4 states (the last node feeds no edge); in the two reduction cells the
+    # edges of one state share a stride too; with partial channels, the max pooling of the channels bypassing
+    # the stride-2 edges (2 reduction cells, 2 states, 3 edges each) is shared as well
+    max_pool = next(name for name in shared.calls if name.startswith("max_pool"))
+    edges, states = 3 * 9, 3 * 4
+    assert alone.calls[max_pool] - shared.calls[max_pool] == edges - states + (2 * 2 * 2 if partial > 1 else 0)
+    for model in (network, reference):
+        F.cross_entropy(model(x), y).backward()
+    for a, b in zip(list(network.parameters()) + network.arch_parameters(),
+                    list(reference.parameters()) + reference.arch_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-13)
+    for a, b in zip(network.buffers(), reference.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-14, atol=0)
+    network.eval(), reference.eval()
+    torch.testing.assert_close(network(x), reference(x), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("ndim, shape", [(1, (2, 3, 9)), (2, (2, 3, 7, 6)), (3, (2, 2, 5, 5, 4))])

@@ -7,7 +7,7 @@ preprocessing modules, and the primitives arrive already built.
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 import torch
 from torch import nn
@@ -40,15 +40,16 @@ class Node(nn.Module):
         self.drop_prob = 0.0
 
     def forward(self, states: Sequence[torch.Tensor], weights: torch.Tensor | None = None,
-                relu: Callable[[int], torch.Tensor] | None = None) -> torch.Tensor:
-        """``weights``: one row per edge (search); ``relu(j)``: ``relu(states[j])``, shared between edges."""
+                share: Callable[..., torch.Tensor] | None = None) -> torch.Tensor:
+        """``weights``: one row per edge (search); ``share(j, key, compute)``: ``compute()`` once per key for
+        every edge reading ``states[j]`` (see :class:`MixedOp`)."""
         if weights is None:
             outs = [edge(states[j]) for j, edge in zip(self.inputs, self.edges)]
             if self.training and self.drop_prob > 0:
                 outs = [out if isinstance(edge, nn.Identity) else drop_path(out, self.drop_prob)
                         for out, edge in zip(outs, self.edges)]
         else:
-            outs = [edge(states[j], w, None if relu is None else partial(relu, j))
+            outs = [edge(states[j], w, None if share is None else partial(share, j))
                     for j, edge, w in zip(self.inputs, self.edges, weights)]
         total = outs[0]
         for out in outs[1:]:
@@ -73,12 +74,12 @@ class Cell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """``weights``: softmax(alpha) of this cell type, one row per edge (search only)."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
-        activated: dict[int, torch.Tensor] = {}
+        cache: dict[tuple, torch.Tensor] = {}
 
-        def relu(j: int) -> torch.Tensor:  # computed once per state, for every mixed op reading it
-            if j not in activated:
-                activated[j] = torch.relu(states[j])
-            return activated[j]
+        def share(j: int, key: Hashable, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+            if (j, key) not in cache:  # once per state, for every mixed op reading it
+                cache[(j, key)] = compute()
+            return cache[(j, key)]
 
         offset = 0
         for node in self.nodes:
@@ -86,7 +87,7 @@ class Cell(nn.Module):
             if weights is None:
                 states.append(node(states))
             else:
-                states.append(node(states, weights[offset:offset + count], relu))
+                states.append(node(states, weights[offset:offset + count], share))
             offset += count
         return torch.cat([states[i] for i in self.concat], dim=1)
 
@@ -99,12 +100,17 @@ def _preprocessing(family: Family, c_pp: int, c_p: int, c: int, reduction_prev: 
 
 def search_cell(family: Family, primitives: Sequence[Primitive], nodes: int, multiplier: int,
                 c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool,
-                affine: bool = False) -> Cell:
-    """A search cell: node ``i`` mixes every primitive on an edge from each of the ``2 + i`` earlier states."""
+                affine: bool = False, partial: int = 1) -> Cell:
+    """A search cell: node ``i`` mixes every primitive on an edge from each of the ``2 + i`` earlier states;
+    ``partial`` = K > 1: PC-DARTS' partial channel connections (the primitives see c / K channels)."""
+    if c % partial:
+        raise ValueError(f"partial channels: a cell's {c} channels do not split into K={partial} parts; "
+                         f"choose channels divisible by {partial}")
     built = []
     for i in range(nodes):
-        edges = [MixedOp([p.build(c, 2 if reduction and j < 2 else 1, affine=affine) for p in primitives])
-                 for j in range(2 + i)]
+        strides = [2 if reduction and j < 2 else 1 for j in range(2 + i)]
+        edges = [MixedOp([p.build(c // partial, stride, affine=affine) for p in primitives], partial, stride)
+                 for stride in strides]
         built.append(Node(edges, range(2 + i)))
     concat = range(2 + nodes - multiplier, 2 + nodes)
     return Cell(*_preprocessing(family, c_pp, c_p, c, reduction_prev, affine), built, concat, c, reduction)

@@ -51,14 +51,15 @@ class Supernet(nn.Module):
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[tuple[str, nn.Parameter]]:
-        hidden = {id(p) for p in self.alphas.parameters()} if "alphas" in self._modules else set()
+        hidden = {id(p) for p in self.arch_parameters()}
         for name, parameter in super().named_parameters(prefix, recurse, remove_duplicate):
             if id(parameter) not in hidden:
                 yield name, parameter
 
     def arch_parameters(self) -> list[nn.Parameter]:
-        """The alphas, for the architecture optimiser."""
-        return list(self.alphas.parameters())
+        """The alphas (and the edge alphas of edge normalisation), for the architecture optimiser."""
+        return [p for name in ("alphas", "edge_alphas") if self._modules.get(name) is not None
+                for p in self._modules[name].parameters()]
 
     def arch_weights(self) -> dict[str, torch.Tensor]:
         """softmax(alpha) of every cell type, each row an edge's mixing weights."""
@@ -218,6 +219,11 @@ class SearchNetwork(Supernet, CellNetwork):
 
     ``primitives``: names (aliases allowed) of the search space; the family's default set if None.
     Each primitive is checked on a probe input at stride 1 and 2 when the network is built.
+
+    PC-DARTS (Xu et al., 2020), as options: ``partial_channels`` = K > 1 sends 1/K of each edge's channels
+    through its mixed op (:class:`~darts.search_space.mixed_op.MixedOp`); ``edge_normalization`` gives
+    every edge a weight, the softmax of edge alphas over the edges entering its node, which multiplies the
+    edge's output and its mixing weights in the derived genotype.
     """
 
     def __init__(self, family: str | Family, in_channels: int, channels: int, num_classes: int, layers: int = 8,
@@ -225,19 +231,24 @@ class SearchNetwork(Supernet, CellNetwork):
                  stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None, affine: bool = False,
                  pool: Callable[[], nn.Module] | None = None, alphas: str = "shared",
-                 registry: Registry | None = None) -> None:
+                 registry: Registry | None = None, partial_channels: int = 1,
+                 edge_normalization: bool = False) -> None:
         if alphas not in ("shared", "per_cell"):
             raise ValueError(f"alphas is 'shared' (one per cell type, as the paper) or 'per_cell', got {alphas!r}")
+        if partial_channels < 1 or channels % partial_channels:
+            raise ValueError(f"partial_channels (PC-DARTS' K) must be a positive divisor of channels={channels}, "
+                             f"got {partial_channels}")
         fam, ops = resolve_space(family, primitives, "feedforward", registry)
         multiplier = nodes if multiplier is None else multiplier
         if not 1 <= multiplier <= nodes:
             raise ValueError(f"multiplier (nodes concatenated) must be in 1..{nodes}, got {multiplier}")
         for primitive in ops:
             for stride in (1, 2):
-                check_primitive(fam, primitive, channels, stride, affine=affine)
+                check_primitive(fam, primitive, channels // partial_channels, stride, affine=affine)
 
         def make_cell(reduction: bool, reduction_prev: bool, c_pp: int, c_p: int, c: int) -> Cell:
-            return search_cell(fam, ops, nodes, multiplier, c_pp, c_p, c, reduction, reduction_prev, affine)
+            return search_cell(fam, ops, nodes, multiplier, c_pp, c_p, c, reduction, reduction_prev, affine,
+                               partial_channels)
 
         super().__init__(fam, in_channels, channels, num_classes, layers, make_cell, stem_multiplier,
                          reductions, stem, head, pool)
@@ -247,7 +258,21 @@ class SearchNetwork(Supernet, CellNetwork):
         names = [f"cell_{i}" for i in range(layers)] if alphas == "per_cell" else ["normal", "reduce"]
         self.cell_concat = {name: concat for name in names}
         self.alphas = Alphas({name: (edges, len(ops)) for name in names})
+        self.edge_alphas = Alphas({name: (edges,) for name in names}) if edge_normalization else None
+        self.node_edges = tuple(2 + i for i in range(nodes))
         self.alpha_sharing = alphas
+        self.partial_channels = partial_channels
+
+    def arch_weights(self) -> dict[str, torch.Tensor]:
+        """Each edge's mixing weights: softmax(alpha), times the edge's weight under edge normalisation."""
+        weights = super().arch_weights()
+        if self.edge_alphas is None:
+            return weights
+        return {name: w * self.edge_weights(self.edge_alphas[name]).unsqueeze(-1) for name, w in weights.items()}
+
+    def edge_weights(self, edge_alphas: torch.Tensor) -> torch.Tensor:
+        """Edge normalisation: the softmax of ``edge_alphas`` over the edges entering each node."""
+        return torch.cat([F.softmax(part, dim=-1) for part in edge_alphas.split(self.node_edges)])
 
     def cell_weights(self) -> dict[str, torch.Tensor]:
         weights = self.arch_weights()

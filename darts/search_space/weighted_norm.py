@@ -61,22 +61,91 @@ def _fast_backward(ctx, grad_out, weight, xhat, invstd):
     """torch's kernel, given x̂ as the input with mean 0 and invstd 1, and w·invstd as the per-channel scale."""
     if grad_out is None:
         return None, None, None, None, None, None
-    channels = xhat.shape[1]
-    grad_z, grad_scale, _ = torch.ops.aten.native_batch_norm_backward(
-        grad_out, xhat, weight * invstd, None, None, xhat.new_zeros(channels), xhat.new_ones(channels), True,
-        ctx.eps, [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False])
+    grad_z, grad_scale = _kernel_backward(grad_out, xhat, weight * invstd, ctx.eps,
+                                          ctx.needs_input_grad[0], ctx.needs_input_grad[1])
     grad_w = grad_scale.sum().reshape(weight.shape) if ctx.needs_input_grad[1] else None
     return grad_z, grad_w, None, None, None, None
 
 
-def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module) -> torch.Tensor:
-    """``weight * norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`)."""
+def _kernel_backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor, eps: float, want_input: bool,
+                     want_scale: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch's batch-norm backward kernel on x̂ (mean 0, invstd 1) with ``scale`` as the per-channel weight."""
+    channels = xhat.shape[1]
+    grad_z, grad_scale, _ = torch.ops.aten.native_batch_norm_backward(
+        grad, xhat, scale, None, None, xhat.new_zeros(channels), xhat.new_ones(channels), True, eps,
+        [want_input, want_scale, False])
+    return grad_z, grad_scale
+
+
+class _Normalize(torch.autograd.Function):
+    """Training-mode batch normalisation without affine parameters that keeps only its output x̂ (and invstd)."""
+
+    @staticmethod
+    def forward(z, running_mean, running_var, momentum, eps):
+        xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
+        return xhat, invstd
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*output)
+        ctx.eps = inputs[4]
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx, grad_xhat, grad_invstd):
+        xhat, invstd = ctx.saved_tensors
+        if grad_xhat is None and grad_invstd is None:
+            return None, None, None, None, None
+        if not torch.is_grad_enabled() and grad_invstd is None:
+            return _kernel_backward(grad_xhat, xhat, invstd, ctx.eps, True, False)[0], None, None, None, None
+        shape = (1, -1) + (1,) * (xhat.dim() - 2)
+        dims = [0] + list(range(2, xhat.dim()))
+        scale = invstd.view(shape)
+        upstream = grad_xhat if grad_xhat is not None else torch.zeros_like(xhat)
+        grad_z = scale * (upstream - upstream.mean(dims, keepdim=True)
+                          - xhat * (upstream * xhat).mean(dims, keepdim=True))
+        if grad_invstd is not None:
+            grad_z = grad_z - grad_invstd.view(shape) * scale ** 2 * xhat / (xhat.numel() // xhat.shape[1])
+        return grad_z, None, None, None, None
+
+
+def normalize(z: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+    """``norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`), keeping only
+    the output for the backward pass (torch's BatchNorm keeps its input, and a product with the output keeps
+    the output too)."""
+    _check_batch(z)
+    momentum = _count_batch(norm)
+    running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
+    return _Normalize.apply(z, *running, momentum, norm.eps)[0]
+
+
+def _check_batch(z: torch.Tensor) -> None:
     if z.numel() // z.shape[1] == 1:  # as torch's BatchNorm: one value per channel has no variance
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(z.shape)}")
+
+
+def _count_batch(norm: nn.Module) -> float:
+    """Count one more batch in ``norm`` as torch's BatchNorm does; the momentum of its running statistics."""
     momentum = norm.momentum if norm.momentum is not None else 0.0
     if norm.track_running_stats and norm.num_batches_tracked is not None:
         norm.num_batches_tracked.add_(1)
         if norm.momentum is None:  # a cumulative moving average, as torch's BatchNorm
             momentum = 1.0 / float(norm.num_batches_tracked)
+    return momentum
+
+
+def track_running_stats(norm: nn.Module, z: torch.Tensor) -> None:
+    """Update a training-mode BatchNorm's running statistics with the batch ``z`` as ``norm(z)`` would,
+    without normalising (for a norm whose output was computed by another module with the same batch)."""
+    momentum = _count_batch(norm)
+    if norm.track_running_stats:
+        with torch.no_grad():
+            torch.batch_norm_update_stats(z, norm.running_mean, norm.running_var, momentum)
+
+
+def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+    """``weight * norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`)."""
+    _check_batch(z)
+    momentum = _count_batch(norm)
     running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
     return _WeightedBatchNorm.apply(z, weight, *running, momentum, norm.eps)[0]
