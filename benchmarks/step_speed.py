@@ -33,9 +33,11 @@ CONFIGS = {
     "cnn-c16-b16": ("conv2d", (3, 32, 32), 10, 16, 8, 4, 16),
     "cnn-c16-b64": ("conv2d", (3, 32, 32), 10, 16, 8, 4, 64),
     "p3b5-quick": ("p3b5", None, None, None, None, None, None),
-    "tiny": ("conv2d", (3, 8, 8), 10, 4, 3, 2, 4),  # for the tests
+    "tiny": ("conv2d", (3, 8, 8), 10, 8, 3, 2, 4),  # for the tests (C=8: PC-DARTS' K=4 leaves 2 channels)
 }
-STEPS = ("plain", "first", "second", "exact", "fast")
+STEPS = ("plain", "first", "second", "exact", "fast", "fast-pc")
+#: PC-DARTS' partial channels of the ``fast-pc`` step (its paper's K), with edge normalisation
+PC_K = 4
 REFERENCE_STEPS = ("ref-plain", "ref-first", "ref-second")
 #: the published DARTS implementation on a machine of this kind, 1 thread, cnn-c8 (issue 8)
 REFERENCE = {"plain": (3.2, 1.8), "first": (6.3, 1.9), "second": (12.8, 2.4)}
@@ -52,6 +54,8 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
     family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
     if step in REFERENCE_STEPS:
         return measure_reference(config, step, repeats, warmup)
+    pc = step == "fast-pc"  # the fast mode with PC-DARTS' partial channels and edge normalisation
+    pc_options = {"partial_channels": PC_K if pc else 1, "edge_normalization": pc}
     if family == "p3b5":
         from darts.config import load_config
         from darts.models import build_search_network
@@ -60,20 +64,20 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
 
         settings = load_config("p3b5-quick")
         data = load_data(settings)
-        network = build_search_network(settings.model, data)
+        network = build_search_network(settings.model.model_copy(update=pc_options), data)
         loss_fn = TaskLoss(data.targets, data.multi_task)
         loader = torch.utils.data.DataLoader(data.train, settings.search.batch_size)
         batches = iter(loader)
         train, val = next(batches), next(batches)
         lr = settings.search.lr
     else:
-        network = SearchNetwork(family, shape[0], channels, classes, layers=cells, nodes=nodes)
+        network = SearchNetwork(family, shape[0], channels, classes, layers=cells, nodes=nodes, **pc_options)
         loss_fn = F.cross_entropy
         train = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
         val = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
         lr = 0.025
     optimizer = torch.optim.SGD(network.parameters(), lr, momentum=0.9, weight_decay=3e-4)
-    fast = step == "fast"  # forward difference, and the weight step reuses the virtual step's gradient
+    fast = step in ("fast", "fast-pc")  # forward difference, the weight step reuses the virtual step's gradient
     architecture = Architecture(network, optimizer, loss_fn, order="second",
                                 difference="forward" if fast else "central", reuse_gradient=fast)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -149,8 +153,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help=f"comma-separated, from {', '.join(CONFIGS)}")
     parser.add_argument("--steps", default=",".join(STEPS),
                         help="comma-separated, from plain, first, second, exact, fast (second order, forward "
-                             "difference, gradient reused), ref-plain, ref-first, ref-second (the published "
-                             "implementation)")
+                             f"difference, gradient reused), fast-pc (fast, with PC-DARTS' K={PC_K} and edge "
+                             "normalisation), ref-plain, ref-first, ref-second (the published implementation)")
     parser.add_argument("--rounds", type=int, default=1, help="measure every step this many times, in turns "
                                                               "(default 1)")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps; the median is reported (default 5)")
@@ -194,10 +198,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         base = plain.get(row["config"])
         row["time_ratio_to_plain"] = row["seconds"] / base["seconds"] if base else None
         row["memory_ratio_to_plain"] = row["peak_rss_gib"] / base["peak_rss_gib"] if base else None
-        reference = REFERENCE.get(row["step"]) if row["config"] == "cnn-c8" else None
+        # the fast modes are compared with the published second order (quoted, and measured in the same run)
+        compared = {"fast": "second", "fast-pc": "second"}.get(row["step"], row["step"])
+        reference = REFERENCE.get(compared) if row["config"] == "cnn-c8" else None
         row["reference_seconds"], row["reference_peak_gib"] = reference or (None, None)
-        # the published step measured here, in the same run; the fast mode is compared with its second order
-        measured = results.get((row["config"], "ref-" + {"fast": "second"}.get(row["step"], row["step"])))
+        measured = results.get((row["config"], "ref-" + compared))
         if measured and "failed" not in measured:
             row["speedup_over_measured_reference"] = measured["seconds"] / row["seconds"]
             row["memory_ratio_to_measured_reference"] = row["peak_rss_gib"] / measured["peak_rss_gib"]

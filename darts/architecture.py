@@ -159,7 +159,7 @@ class Architecture:
         grads = all_reduce_mean(grads)
         v_w, direct = grads[:len(virtual)], grads[len(virtual):]
         # the direction of the mixed term: v scaled per weight by xi * (weight of the gradient in w')
-        direction = [scale * v for scale, v in zip(scales, v_w)]
+        direction = torch._foreach_mul(list(v_w), scales)
         if exact:
             pairs = [(g, d) for g, d in zip(train_grads, direction) if g.requires_grad]
             mixed = torch.autograd.grad([g for g, _ in pairs], self.alphas, grad_outputs=[d for _, d in pairs],
@@ -185,28 +185,46 @@ class Architecture:
         return self.loss_fn(output, batch.targets)
 
     def _virtual_step(self, weights: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]):
-        """w' (detached, requiring grad) and per weight xi * c, where c is the gradient's coefficient in w'."""
-        virtual, scales = [], []
+        """w' (detached, requiring grad) and per weight xi * c, where c is the gradient's coefficient in w'.
+
+        Computed with ``torch._foreach_*`` over the weights of each optimiser group: a supernet has
+        thousands of small weight tensors, and one op per tensor costs more than the arithmetic."""
         # looked up on every call: optimizer.load_state_dict (a resumed run) replaces the group dicts
         groups = {id(p): group for group in self.weight_optimizer.param_groups for p in group["params"]}
         clip = 1.0
         if self.grad_clip is not None:  # as torch.nn.utils.clip_grad_norm_ computes it
-            norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+            norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads)))))
             clip = min(1.0, self.grad_clip / (norm + 1e-6))
+        batches: dict[tuple[int, bool], tuple[dict, list[int]]] = {}  # (group, has a momentum buffer) -> indices
+        for index, w in enumerate(weights):
+            group = groups.get(id(w))
+            if group is None:
+                raise ValueError("a network weight is not in the weight optimiser; give it network.parameters()")
+            batches.setdefault((id(group), self._momentum_buffer(w) is not None), (group, []))[1].append(index)
+        virtual: list[torch.Tensor] = [None] * len(weights)  # type: ignore[list-item]
+        scales: list[float] = [0.0] * len(weights)
         with torch.no_grad():
-            for w, g in zip(weights, grads):
-                group = groups.get(id(w))
-                if group is None:
-                    raise ValueError("a network weight is not in the weight optimiser; give it network.parameters()")
+            for group, indices in batches.values():
+                ws, gs = [weights[i] for i in indices], [grads[i] for i in indices]
                 xi = group["lr"] if self.xi is None else self.xi
-                step, coefficient = self._descent_direction(w, clip * g, group)
-                virtual.append((w - xi * step).requires_grad_(True))
-                scales.append(xi * coefficient * clip)
+                steps, coefficient = self._descent_directions(ws, gs, clip, group)
+                for index, v in zip(indices, torch._foreach_add(ws, steps, alpha=-xi)):
+                    virtual[index] = v.requires_grad_(True)
+                    scales[index] = xi * coefficient * clip
         return virtual, scales
 
-    def _descent_direction(self, w: torch.Tensor, g: torch.Tensor, group: dict) -> tuple[torch.Tensor, float]:
-        """The optimiser's next update direction for ``w`` and the coefficient of ``g`` in it."""
-        d = g + group.get("weight_decay", 0.0) * w
+    def _momentum_buffer(self, w: torch.Tensor) -> torch.Tensor | None:
+        if not isinstance(self.weight_optimizer, torch.optim.SGD):
+            return None
+        return self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
+
+    def _descent_directions(self, ws: list[torch.Tensor], gs: list[torch.Tensor], clip: float,
+                            group: dict) -> tuple[list[torch.Tensor], float]:
+        """The optimiser's next update directions for the weights ``ws`` of one group, all with or all
+        without a momentum buffer, and the coefficient of the (clipped) gradient in them."""
+        d = torch._foreach_mul(gs, clip) if clip != 1.0 else list(gs)
+        if group.get("weight_decay", 0.0):
+            d = torch._foreach_add(d, ws, alpha=group["weight_decay"])
         if not isinstance(self.weight_optimizer, torch.optim.SGD):
             if not self._warned_optimizer:
                 warnings.warn(f"second-order DARTS with {type(self.weight_optimizer).__name__}: the virtual "
@@ -218,27 +236,29 @@ class Architecture:
         momentum, dampening = group.get("momentum", 0.0), group.get("dampening", 0.0)
         if momentum == 0:
             return d, 1.0
-        buffer = self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
-        if buffer is None:  # SGD's first step: the buffer becomes d
+        buffers = [self._momentum_buffer(w) for w in ws]
+        if buffers[0] is None:  # SGD's first step: the buffer becomes d
             buffer, coefficient = d, 1.0
         else:
-            buffer, coefficient = momentum * buffer + (1 - dampening) * d, 1 - dampening
+            buffer, coefficient = torch._foreach_mul(buffers, momentum), 1 - dampening
+            torch._foreach_add_(buffer, d, alpha=1 - dampening)
         if group.get("nesterov", False):
-            return d + momentum * buffer, 1 + momentum * coefficient
+            return torch._foreach_add(d, buffer, alpha=momentum), 1 + momentum * coefficient
         return buffer, coefficient
 
     def _finite_difference(self, weights: Sequence[torch.Tensor], direction: Sequence[torch.Tensor],
                            train: "_SeededBatch", at_w: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """grad^2_{alpha,w} L_train(w) . direction by central difference at w +- eps direction, or by forward
         difference from ``at_w`` (grad_alpha L_train(w)) to w + eps direction."""
-        norm = torch.sqrt(sum((d.double() ** 2).sum() for d in direction))
-        if float(norm) == 0.0:
+        norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(direction))).double()))
+        if norm == 0.0:
             return [torch.zeros_like(a) for a in self.alphas]
-        eps = self.radius / float(norm)
+        eps = self.radius / norm
         gradients = []
+        detached = [w.detach() for w in weights]
         for sign in (1.0,) if at_w is not None else (1.0, -1.0):
             with torch.no_grad():
-                perturbed = [w.detach() + sign * eps * d for w, d in zip(weights, direction)]
+                perturbed = torch._foreach_add(detached, list(direction), alpha=sign * eps)
             loss = self._loss(perturbed, train)
             gradients.append(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True), self.alphas))
             loss = train.release(loss)
