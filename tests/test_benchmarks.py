@@ -62,3 +62,16 @@ def test_a_step_that_dies_is_recorded_and_the_others_still_measured(tmp_path, mo
     assert rows[1] == {"config": "tiny", "step": "exact", "failed": "killed by the system (out of memory?)"}
     assert rows[2]["time_ratio_to_plain"] > 0
     assert json.loads((tmp_path / "figures.json").read_text())["rows"][1]["failed"]
+
+
+def test_second_order_ratio_takes_turns_and_reports_each():
+    result = subprocess.run([sys.executable, str(SCRIPT.parent / "second_order_ratio.py"), "--config", "tiny",
+                             "--turns", "2"], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("turn ") == 2 and "ratio of medians" in result.stdout
+    ratios = [float(r) for r in result.stdout.rsplit("(", 1)[1].rstrip(")\n").split(", ")]
+    assert len(ratios) == 2 and all(r > 1 for r in ratios)  # a second-order step does more than a plain one
+    bad = subprocess.run([sys.executable, str(SCRIPT.parent / "second_order_ratio.py"), "--turns", "0"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "--turns must be at least 1" in bad.stderr
