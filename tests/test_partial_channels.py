@@ -142,3 +142,17 @@ def test_partial_channels_refuses_what_does_not_divide(options, message):
         SearchNetwork("conv2d", 3, 8, 10, layers=3, nodes=2, **options)
     with pytest.raises(ValueError, match="at least 1"):
         MixedOp([torch.nn.Identity()], partial=0)
+
+
+def test_the_model_options_build_a_pc_darts_supernet_and_recurrent_cells_refuse_them():
+    from darts.config import load_config
+    from darts.models import build_search_network
+    from darts.workflows import load_data
+
+    settings = load_config("motifs-quick")
+    options = {"partial_channels": 4, "edge_normalization": True}
+    network = build_search_network(settings.model.model_copy(update=options), load_data(settings))
+    assert network.partial_channels == 4 and network.edge_alphas is not None
+    keywords = load_config("keywords-quick")
+    with pytest.raises(ValueError, match="recurrent cells have no channels to split"):
+        build_search_network(keywords.model.model_copy(update=options), load_data(keywords))
