@@ -43,18 +43,24 @@ class _WeightedBatchNorm(torch.autograd.Function):
         weight, xhat, invstd = ctx.saved_tensors
         if not torch.is_grad_enabled() and grad_xhat is None and grad_invstd is None:
             return _fast_backward(ctx, grad_out, weight, xhat, invstd)
-        shape = (1, -1) + (1,) * (xhat.dim() - 2)
-        dims = [0] + list(range(2, xhat.dim()))
-        scale = invstd.view(shape)
         upstream = weight * grad_out if grad_out is not None else torch.zeros_like(xhat)
         if grad_xhat is not None:
             upstream = upstream + grad_xhat
-        grad_z = scale * (upstream - upstream.mean(dims, keepdim=True)
-                          - xhat * (upstream * xhat).mean(dims, keepdim=True))
-        if grad_invstd is not None:  # d invstd / dz = -invstd² x̂ / N
-            grad_z = grad_z - grad_invstd.view(shape) * scale ** 2 * xhat / (xhat.numel() // xhat.shape[1])
+        grad_z = _differentiable_grad_z(upstream, xhat, invstd, grad_invstd)
         grad_w = (grad_out * xhat).sum() if grad_out is not None and ctx.needs_input_grad[1] else None
         return grad_z, grad_w, None, None, None, None
+
+
+def _differentiable_grad_z(upstream: torch.Tensor, xhat: torch.Tensor, invstd: torch.Tensor,
+                           grad_invstd: torch.Tensor | None) -> torch.Tensor:
+    """d/dz of a batch norm from the gradient reaching x̂ (and invstd), in differentiable operations on x̂."""
+    shape = (1, -1) + (1,) * (xhat.dim() - 2)
+    dims = [0] + list(range(2, xhat.dim()))
+    scale = invstd.view(shape)
+    grad_z = scale * (upstream - upstream.mean(dims, keepdim=True) - xhat * (upstream * xhat).mean(dims, keepdim=True))
+    if grad_invstd is not None:  # d invstd / dz = -invstd² x̂ / N
+        grad_z = grad_z - grad_invstd.view(shape) * scale ** 2 * xhat / (xhat.numel() // xhat.shape[1])
+    return grad_z
 
 
 def _fast_backward(ctx, grad_out, weight, xhat, invstd):
@@ -98,15 +104,8 @@ class _Normalize(torch.autograd.Function):
             return None, None, None, None, None
         if not torch.is_grad_enabled() and grad_invstd is None:
             return _kernel_backward(grad_xhat, xhat, invstd, ctx.eps, True, False)[0], None, None, None, None
-        shape = (1, -1) + (1,) * (xhat.dim() - 2)
-        dims = [0] + list(range(2, xhat.dim()))
-        scale = invstd.view(shape)
         upstream = grad_xhat if grad_xhat is not None else torch.zeros_like(xhat)
-        grad_z = scale * (upstream - upstream.mean(dims, keepdim=True)
-                          - xhat * (upstream * xhat).mean(dims, keepdim=True))
-        if grad_invstd is not None:
-            grad_z = grad_z - grad_invstd.view(shape) * scale ** 2 * xhat / (xhat.numel() // xhat.shape[1])
-        return grad_z, None, None, None, None
+        return _differentiable_grad_z(upstream, xhat, invstd, grad_invstd), None, None, None, None
 
 
 def normalize(z: torch.Tensor, norm: nn.Module) -> torch.Tensor:
