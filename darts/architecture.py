@@ -195,19 +195,20 @@ class Architecture:
         if self.grad_clip is not None:  # as torch.nn.utils.clip_grad_norm_ computes it
             norm = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads)))))
             clip = min(1.0, self.grad_clip / (norm + 1e-6))
+        buffers = [self._momentum_buffer(w) for w in weights]
         batches: dict[tuple[int, bool], tuple[dict, list[int]]] = {}  # (group, has a momentum buffer) -> indices
         for index, w in enumerate(weights):
             group = groups.get(id(w))
             if group is None:
                 raise ValueError("a network weight is not in the weight optimiser; give it network.parameters()")
-            batches.setdefault((id(group), self._momentum_buffer(w) is not None), (group, []))[1].append(index)
+            batches.setdefault((id(group), buffers[index] is not None), (group, []))[1].append(index)
         virtual: list[torch.Tensor] = [None] * len(weights)  # type: ignore[list-item]
         scales: list[float] = [0.0] * len(weights)
         with torch.no_grad():
             for group, indices in batches.values():
                 ws, gs = [weights[i] for i in indices], [grads[i] for i in indices]
                 xi = group["lr"] if self.xi is None else self.xi
-                steps, coefficient = self._descent_directions(ws, gs, clip, group)
+                steps, coefficient = self._descent_directions(ws, gs, [buffers[i] for i in indices], clip, group)
                 for index, v in zip(indices, torch._foreach_add(ws, steps, alpha=-xi)):
                     virtual[index] = v.requires_grad_(True)
                     scales[index] = xi * coefficient * clip
@@ -218,10 +219,11 @@ class Architecture:
             return None
         return self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
 
-    def _descent_directions(self, ws: list[torch.Tensor], gs: list[torch.Tensor], clip: float,
+    def _descent_directions(self, ws: list[torch.Tensor], gs: list[torch.Tensor],
+                            buffers: list[torch.Tensor | None], clip: float,
                             group: dict) -> tuple[list[torch.Tensor], float]:
-        """The optimiser's next update directions for the weights ``ws`` of one group, all with or all
-        without a momentum buffer, and the coefficient of the (clipped) gradient in them."""
+        """The optimiser's next update directions for the weights ``ws`` of one group, whose momentum
+        ``buffers`` are all tensors or all None, and the coefficient of the (clipped) gradient in them."""
         d = torch._foreach_mul(gs, clip) if clip != 1.0 else list(gs)
         if group.get("weight_decay", 0.0):
             d = torch._foreach_add(d, ws, alpha=group["weight_decay"])
@@ -236,7 +238,6 @@ class Architecture:
         momentum, dampening = group.get("momentum", 0.0), group.get("dampening", 0.0)
         if momentum == 0:
             return d, 1.0
-        buffers = [self._momentum_buffer(w) for w in ws]
         if buffers[0] is None:  # SGD's first step: the buffer becomes d
             buffer, coefficient = d, 1.0
         else:

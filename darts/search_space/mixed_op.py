@@ -150,7 +150,12 @@ class MixedOp(nn.Module):
         if not parts.norm.training:  # this edge's own running statistics
             return parts.norm(body)
         computed = []
-        normalised = share(("norm", key), lambda: computed.append(True) or normalize(body, parts.norm))
+
+        def first_edge() -> torch.Tensor:
+            computed.append(True)
+            return normalize(body, parts.norm)
+
+        normalised = share(("norm", key), first_edge)
         if not computed:  # as if this edge had normalised the batch itself
             track_running_stats(parts.norm, body)
         return normalised
