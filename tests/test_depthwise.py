@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from darts_plugins.depthwise import DepthwiseConv, _DepthwiseConv, weight_gradient
 
 
 @pytest.mark.parametrize("ndim", [1, 2])
 @pytest.mark.parametrize("kernel, dilation, stride, size", [
-    (3, 1, 1, 9), (3, 1, 2, 9), (5, 1, 2, 8), (3, 2, 2, 9), (5, 2, 2, 10), (5, 2, 1, 7), (3, 2, 2, 8), (3, 2, 1, 8),
+    (3, 1, 1, 9), (3, 1, 2, 9), (5, 1, 2, 8), (5, 1, 1, 9), (7, 1, 1, 8), (7, 1, 2, 11), (3, 2, 2, 9), (5, 2, 2, 10), (5, 2, 1, 7), (3, 2, 2, 8), (3, 2, 1, 8),
     (3, 3, 1, 10), (3, 2, 4, 11)])
 def test_values_gradients_and_double_backward_match_torch(ndim, kernel, dilation, stride, size):
     torch.manual_seed(0)
@@ -52,9 +53,9 @@ def test_the_module_in_channels_last_matches_a_grouped_conv():
     (5, 2, 1, 3, 9), (3, 2, 3, 2, 9), (3, 1, 1, 1, 6), (5, 2, 1, 4, 6)])
 def test_the_weight_gradient_on_the_undilated_problem_is_torchs(ndim, channels_last, kernel, dilation, stride,
                                                                 padding, size):
-    """Space to batch (stride 1, sub-grids at least a kernel wide), one sub-grid (stride a multiple of the
-    dilation) or torch's own kernel (padding not a multiple of the dilation, other strides): the numbers of
-    torch's dilated kernel."""
+    """Space to batch (stride 1; sub-grids narrower than the kernel padded), one sub-grid (stride a multiple
+    of the dilation) or torch's own kernel (padding not a multiple of the dilation, other strides): the
+    numbers of torch's dilated kernel."""
     torch.manual_seed(0)
     channels = 3
     x = torch.randn(2, channels, *[size] * ndim, dtype=torch.double)
@@ -66,3 +67,53 @@ def test_the_weight_gradient_on_the_undilated_problem_is_torchs(ndim, channels_l
     w_ = w.clone().requires_grad_()
     expected = torch.autograd.grad(conv(x, w_, None, stride, padding, dilation, channels), w_, grad)[0]
     assert torch.allclose(weight_gradient(grad, x, w, stride, padding, dilation), expected)
+
+
+@pytest.mark.parametrize("ndim, channels_last", [(1, False), (2, False), (2, True)])
+@pytest.mark.parametrize("kernel, stride, padding, size", [
+    (5, 1, 2, 9), (5, 1, 2, 4), (5, 2, 2, 9), (5, 2, 2, 8), (5, 1, 0, 7), (5, 1, 1, 8), (5, 3, 4, 10), (7, 1, 3, 8),
+    (7, 2, 3, 11), (7, 1, 6, 5), (4, 1, 1, 6), (6, 2, 2, 9)])
+def test_wide_kernels_weight_gradient_is_torchs(ndim, channels_last, kernel, stride, padding, size):
+    """Kernels wider than oneDNN's fast weight-gradient kernel takes (column pieces in 2D, the sequence as
+    the first of two dimensions in 1D): torch's numbers, at any stride, padding (centred or not) and size."""
+    torch.manual_seed(0)
+    channels = 3
+    x = torch.randn(2, channels, *[size] * ndim, dtype=torch.double)
+    w = torch.randn(channels, 1, *[kernel] * ndim, dtype=torch.double)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    conv = (F.conv1d, F.conv2d)[ndim - 1]
+    grad = torch.randn_like(conv(x, w, None, stride, padding, 1, channels))
+    w_ = w.clone().requires_grad_()
+    expected = torch.autograd.grad(conv(x, w_, None, stride, padding, 1, channels), w_, grad)[0]
+    assert torch.allclose(weight_gradient(grad, x, w, stride, padding, 1), expected)
+
+
+class _WeightGradientShapes(TorchDispatchMode):
+    """The kernel shapes of the weight gradients that torch's convolution backward is asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = []  # kernel, input, dilation
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten.convolution_backward.default and args[-1][1]:
+            self.calls.append((tuple(args[2].shape[2:]), tuple(args[1].shape[2:]), tuple(args[6])))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("ndim, kernel, dilation, size, expected", [
+    (2, 5, 1, 16, [(5, 3), (5, 2)]), (2, 7, 1, 16, [(7, 3), (7, 3), (7, 1)]), (2, 5, 2, 16, [(5, 3), (5, 2)]),
+    (2, 5, 2, 8, [(5, 3), (5, 2)]), (2, 3, 2, 4, [(3, 3)]), (2, 3, 1, 16, [(3, 3)]), (1, 5, 1, 16, [(5, 1)]),
+    (1, 7, 2, 16, [(7, 1)]), (1, 3, 1, 16, [(3,)])])
+def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, size, expected):
+    """What oneDNN's fast depthwise weight-gradient kernel needs: every kernel torch sees is undilated (after
+    space to batch), at most 3 wide in its last dimension, and no larger than its (padded) input."""
+    x = torch.randn(2, 4, *[size] * ndim, requires_grad=True)
+    module = DepthwiseConv(ndim, 4, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+    out = module(x)
+    with _WeightGradientShapes() as shapes:
+        torch.autograd.grad(out, module.weight, torch.randn_like(out))
+    assert [kernel for kernel, _, _ in shapes.calls] == expected
+    for kernel, inputs, dilations in shapes.calls:
+        assert all(n >= k for n, k in zip(inputs, kernel)) and set(dilations) == {1}
