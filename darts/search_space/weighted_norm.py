@@ -27,16 +27,14 @@ def fusable(module: nn.Module) -> bool:
 
 
 class _WeightedBatchNorm(torch.autograd.Function):
+    # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
-    def forward(z, weight, running_mean, running_var, momentum, eps):
+    def forward(ctx, z, weight, running_mean, running_var, momentum, eps):
         xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
-        return weight * xhat, xhat, invstd
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[1], output[1], output[2])
-        ctx.eps = inputs[5]
+        ctx.save_for_backward(weight, xhat, invstd)
+        ctx.eps = eps
         ctx.set_materialize_grads(False)
+        return weight * xhat, xhat, invstd
 
     @staticmethod
     def backward(ctx, grad_out, grad_xhat, grad_invstd):
@@ -86,16 +84,14 @@ def _kernel_backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor
 class _Normalize(torch.autograd.Function):
     """Training-mode batch normalisation without affine parameters that keeps only its output x̂ (and invstd)."""
 
+    # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
-    def forward(z, running_mean, running_var, momentum, eps):
+    def forward(ctx, z, running_mean, running_var, momentum, eps):
         xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
-        return xhat, invstd
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*output)
-        ctx.eps = inputs[4]
+        ctx.save_for_backward(xhat, invstd)
+        ctx.eps = eps
         ctx.set_materialize_grads(False)
+        return xhat, invstd
 
     @staticmethod
     def backward(ctx, grad_xhat, grad_invstd):
