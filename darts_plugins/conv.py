@@ -7,6 +7,7 @@ paper's names (``sep_conv_3x3``, ...) are accepted as aliases for ``conv2d`` so 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 
@@ -67,27 +68,18 @@ class SepConv(nn.Sequential):
         )
 
 
-class FactorizedReduce(nn.Module):
-    """Halve the resolution without losing pixels: two 1-wide stride-2 convolutions, one shifted by one.
+class _ShiftedConvs(nn.Module):
+    """FactorizedReduce's two 1-wide stride-2 convolutions, the second on the input shifted by one, their
+    outputs concatenated."""
 
-    Works for odd sizes too (the shifted branch is padded), so any sequence length can be reduced. Each
-    branch, a 1-wide convolution, runs at stride 1 on every other element of the input (from the first, and
-    from the second on, its output padded): the same numbers, and the backward pass keeps a quarter-size
-    (2D) copy of the input instead of the full-size one. It also avoids PyTorch 2.13's CPU weight gradient
-    of a 1-wide stride-2 channels-last convolution, which corrupts the heap for 2 to 6 input channels.
-    """
-
-    def __init__(self, ndim: int, c_in: int, c_out: int, affine: bool = True) -> None:
+    def __init__(self, ndim: int, c_in: int, c_out: int) -> None:
         super().__init__()
         conv = layer("Conv", ndim)
         self.ndim = ndim
-        self.relu = nn.ReLU(inplace=False)
         self.conv_1 = conv(c_in, c_out // 2, 1, stride=2, bias=False)
         self.conv_2 = conv(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
-        self.bn = layer("BatchNorm", ndim)(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
         layout = (torch.channels_last if self.ndim == 2 and x.is_contiguous(memory_format=torch.channels_last)
                   else torch.contiguous_format)
         conv = (F.conv1d, F.conv2d, F.conv3d)[self.ndim - 1]
@@ -95,7 +87,25 @@ class FactorizedReduce(nn.Module):
             memory_format=layout) for start in (0, 1))
         first, second = conv(even, self.conv_1.weight), conv(odd, self.conv_2.weight)  # 1-wide: stride 1
         pads = [p for a, b in zip(reversed(first.shape[2:]), reversed(odd.shape[2:])) for p in (0, a - b)]
-        return self.bn(torch.cat([first, F.pad(second, pads)], dim=1))
+        return torch.cat([first, F.pad(second, pads)], dim=1)
+
+
+class FactorizedReduce(nn.Sequential):
+    """Halve the resolution without losing pixels: ReLU, two 1-wide stride-2 convolutions, one shifted by one,
+    BatchNorm.
+
+    Works for odd sizes too (the shifted branch is padded), so any sequence length can be reduced. Each
+    branch, a 1-wide convolution, runs at stride 1 on every other element of the input (from the first, and
+    from the second on, its output padded): the same numbers, and the backward pass keeps a quarter-size
+    (2D) copy of the input instead of the full-size one. It also avoids PyTorch 2.13's CPU weight gradient
+    of a 1-wide stride-2 channels-last convolution, which corrupts the heap for 2 to 6 input channels.
+    A plain sequence of (ReLU, convolutions, BatchNorm), so that a mixed op shares its ReLU with the other
+    primitives and fuses its BatchNorm with the edge weight, as for the convolutions.
+    """
+
+    def __init__(self, ndim: int, c_in: int, c_out: int, affine: bool = True) -> None:
+        super().__init__(OrderedDict(relu=nn.ReLU(inplace=False), convs=_ShiftedConvs(ndim, c_in, c_out),
+                                     bn=layer("BatchNorm", ndim)(c_out, affine=affine)))
 
 
 class GlobalAvgPool(nn.Module):

@@ -114,14 +114,14 @@ def cell_by_hand(cell, s0, s1, weights):
     return torch.cat([states[i] for i in cell.concat], dim=1)
 
 
-class CountPooling(torch.utils._python_dispatch.TorchDispatchMode):
+class CountPoolingAndReLU(torch.utils._python_dispatch.TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.calls = {}
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func.overloadpacket.__name__
-        if "pool" in name:
+        if "pool" in name or name == "relu":
             self.calls[name] = self.calls.get(name, 0) + 1
         return func(*args, **(kwargs or {}))
 
@@ -129,17 +129,18 @@ class CountPooling(torch.utils._python_dispatch.TorchDispatchMode):
 @pytest.mark.parametrize("family, shape, partial", [("conv2d", (4, 3, 8, 8), 1), ("conv1d", (4, 3, 12), 1),
                                                     ("conv2d", (4, 3, 8, 8), 2)])
 def test_a_cell_pools_each_state_once_and_equals_its_edges_computed_alone(family, shape, partial):
-    """The poolings (and their BatchNorms) of all edges reading one state are computed once: the same values,
-    gradients (weights, alphas, input) and running statistics as every edge computing its own, in both modes."""
+    """The poolings (and their BatchNorms) and the leading ReLUs (FactorizedReduce's too) of all edges reading
+    one state are computed once: the same values, gradients (weights, alphas, input) and running statistics
+    as every edge computing its own, in both modes."""
     torch.manual_seed(0)
     network = SearchNetwork(family, 3, 4, 3, layers=3, nodes=3, partial_channels=partial).double()
     reference = copy.deepcopy(network)
     for cell in reference.cells:
         cell.forward = lambda s0, s1, weights=None, cell=cell: cell_by_hand(cell, s0, s1, weights)
     x, y = torch.randn(*shape, dtype=torch.double), torch.tensor([0, 1, 2, 0])
-    with CountPooling() as shared:
+    with CountPoolingAndReLU() as shared:
         ours = network(x)
-    with CountPooling() as alone:
+    with CountPoolingAndReLU() as alone:
         theirs = reference(x)
     torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
     # 3 cells of 9 edges reading 4 states (the last node feeds no edge); in the two reduction cells the
@@ -148,6 +149,9 @@ def test_a_cell_pools_each_state_once_and_equals_its_edges_computed_alone(family
     max_pool = next(name for name in shared.calls if name.startswith("max_pool"))
     edges, states = 3 * 9, 3 * 4
     assert alone.calls[max_pool] - shared.calls[max_pool] == edges - states + (2 * 2 * 2 if partial > 1 else 0)
+    # the leading ReLU of every primitive (FactorizedReduce's on stride-2 edges too) once per state, besides
+    # the separable convolutions' second ReLUs and the preprocessing's
+    assert shared.calls["relu"] == states + 2 * edges + 2 * 3
     for model in (network, reference):
         F.cross_entropy(model(x), y).backward()
     for a, b in zip(list(network.parameters()) + network.arch_parameters(),
@@ -189,7 +193,7 @@ def test_factorized_reduce_equals_the_shifted_and_padded_formulation(ndim, size)
     x = torch.randn(2, 4, *[size] * ndim, dtype=torch.double, requires_grad=True)
     relu = torch.relu(x)
     shifted = F.pad(relu[(slice(None), slice(None), *[slice(1, None)] * ndim)], (0, 1) * ndim)
-    expected = reference.bn(torch.cat([reference.conv_1(relu), reference.conv_2(shifted)], dim=1))
+    expected = reference.bn(torch.cat([reference.convs.conv_1(relu), reference.convs.conv_2(shifted)], dim=1))
     out = module(x)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-14)
     grad = torch.randn_like(out)
@@ -216,10 +220,10 @@ def test_factorized_reduce_channels_last_weight_gradient_is_right_and_does_not_c
                 # the reference: torch's stride-2 convolutions, float64, contiguous
                 relu = torch.relu(x.double())
                 shifted = F.pad(relu[:, :, 1:, 1:], (0, 1, 0, 1))
-                expected = reference.bn(torch.cat([F.conv2d(relu, reference.conv_1.weight, stride=2),
-                                                   F.conv2d(shifted, reference.conv_2.weight, stride=2)], dim=1))
+                expected = reference.bn(torch.cat([F.conv2d(relu, reference.convs.conv_1.weight, stride=2),
+                                                   F.conv2d(shifted, reference.convs.conv_2.weight, stride=2)], dim=1))
                 (expected * grad.double()).sum().backward()
-                for ours, theirs in [(module.conv_1, reference.conv_1), (module.conv_2, reference.conv_2)]:
+                for ours, theirs in [(module.convs.conv_1, reference.convs.conv_1), (module.convs.conv_2, reference.convs.conv_2)]:
                     torch.testing.assert_close(ours.weight.grad.double(), theirs.weight.grad, rtol=1e-4, atol=1e-5)
         print("ok")
     """)
