@@ -1,9 +1,12 @@
 """Depthwise convolution with a faster input gradient on CPU.
 
-PyTorch's CPU kernels for the input gradient of a strided, dilated depthwise convolution are slow (5 to
-9 ms for DARTS' stride-2 ``dil_conv`` on a 32x32 batch, against 0.3 ms for a stride-1 convolution of the
-same size). The input gradient of a convolution is the convolution of the zero-upsampled output gradient
-with the flipped kernel, at stride 1; computing it that way gives the same numbers much faster.
+PyTorch's CPU kernels for the input gradient of a dilated depthwise convolution are slow (1 to 3 ms at
+stride 1 and 9 to 30 ms at stride 2 for DARTS' ``dil_conv`` on a 32x32 batch, against 0.3 to 0.7 ms
+undilated). The input gradient of a convolution is the convolution of the (zero-upsampled, if strided)
+output gradient with the flipped kernel, at stride 1, and a dilated convolution whose stride and padding
+are multiples of the dilation reads one sub-grid only: its input gradient is an undilated one there, and
+zero elsewhere. Computed that way, the numbers are the same and 4 to 12 times faster. Undilated strided
+convolutions use PyTorch's transposed convolution, which is fast.
 
 PyTorch's weight gradient is slow for dilated kernels too (4 to 11 ms for ``dil_conv_3x3``/``5x5`` on a
 16x16x32x32 batch on an AVX2 CPU, against 0.3 ms undilated). A dilation-``d`` convolution whose padding is a
@@ -36,6 +39,10 @@ def _conv(ndim: int):
     return (F.conv1d, F.conv2d, F.conv3d)[ndim - 1]
 
 
+def _conv_transpose(ndim: int):
+    return (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[ndim - 1]
+
+
 def upsampled(grad: torch.Tensor, stride: int) -> torch.Tensor:
     """``grad`` with ``stride - 1`` zeros between neighbours along every spatial dimension."""
     if stride == 1:
@@ -63,6 +70,33 @@ def space_to_batch(t: torch.Tensor, d: int) -> torch.Tensor:
         stacked = split.permute(0, *phases, *grid_dims, 1).reshape(-1, *grids, t.shape[1])
         return stacked.permute(0, ndim + 1, *range(1, ndim + 1))
     return split.permute(0, *phases, 1, *grid_dims).reshape(-1, t.shape[1], *grids)
+
+
+def input_gradient(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
+                   dilation: int) -> torch.Tensor:
+    """The gradient of a depthwise convolution's input (``x`` gives its shape and layout)."""
+    ndim, channels, kernel = x.dim() - 2, x.shape[1], weight.shape[2:]
+    grid = (slice(None), slice(None), *[slice(None, None, dilation)] * ndim)
+    if dilation > 1 and stride % dilation == 0 and padding % dilation == 0:
+        # it reads every dilation-th element only: an undilated convolution on that sub-grid, zeros elsewhere
+        inner = input_gradient(grad, x[grid], weight, stride // dilation, padding // dilation, 1)
+        out = torch.zeros_like(x)  # in x's layout
+        out[grid] = inner
+        return out
+    if stride > 1 and dilation == 1:  # PyTorch's transposed convolution is fast here
+        output_padding = [size + 2 * padding - k - (n - 1) * stride
+                          for size, n, k in zip(x.shape[2:], grad.shape[2:], kernel)]
+        return _conv_transpose(ndim)(grad, weight, None, stride, padding, output_padding, channels)
+    up = upsampled(grad, stride)
+    pads = []
+    for size, n, k in reversed(list(zip(x.shape[2:], up.shape[2:], kernel))):
+        before = dilation * (k - 1) - padding
+        after = before + size - (n + 2 * before - dilation * (k - 1))
+        pads += [before, after]
+    flipped = weight.flip(list(range(2, 2 + ndim)))
+    if len(set(pads)) == 1:  # the same padding everywhere (stride 1): the convolution pads, no copy
+        return _conv(ndim)(up, flipped, None, 1, pads[0], dilation, channels)
+    return _conv(ndim)(F.pad(up, pads), flipped, None, 1, 0, dilation, channels)
 
 
 def weight_gradient(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
@@ -131,21 +165,9 @@ class _DepthwiseConv(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         stride, padding, dilation = ctx.options
-        ndim, channels = x.dim() - 2, x.shape[1]
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            kernel = weight.shape[2:]
-            up = upsampled(grad, stride)
-            pads = []
-            for size, n, k in reversed(list(zip(x.shape[2:], up.shape[2:], kernel))):
-                before = dilation * (k - 1) - padding
-                after = before + size - (n + 2 * before - dilation * (k - 1))
-                pads += [before, after]
-            flipped = weight.flip(list(range(2, 2 + ndim)))
-            if len(set(pads)) == 1:  # the same padding everywhere (stride 1): the convolution pads, no copy
-                grad_x = _conv(ndim)(up, flipped, None, 1, pads[0], dilation, channels)
-            else:
-                grad_x = _conv(ndim)(F.pad(up, pads), flipped, None, 1, 0, dilation, channels)
+            grad_x = input_gradient(grad, x, weight, stride, padding, dilation)
         if ctx.needs_input_grad[1]:
             grad_w = weight_gradient(grad, x, weight, stride, padding, dilation)
         return grad_x, grad_w, None, None, None

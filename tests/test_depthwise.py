@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from darts_plugins.depthwise import DepthwiseConv, _DepthwiseConv, weight_gradient
+from darts_plugins.depthwise import DepthwiseConv, _DepthwiseConv, input_gradient, weight_gradient
 
 
 @pytest.mark.parametrize("ndim", [1, 2])
@@ -117,3 +117,30 @@ def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, siz
     assert [kernel for kernel, _, _ in shapes.calls] == expected
     for kernel, inputs, dilations in shapes.calls:
         assert all(n >= k for n, k in zip(inputs, kernel)) and set(dilations) == {1}
+
+
+@pytest.mark.parametrize("ndim, channels_last", [(1, False), (2, False), (2, True), (3, True)])
+@pytest.mark.parametrize("kernel, dilation, stride, padding, size", [
+    (3, 1, 1, 1, 7), (5, 1, 1, 0, 8), (3, 1, 2, 1, 9), (3, 1, 2, 1, 8), (5, 1, 2, 2, 9), (5, 1, 3, 1, 10),
+    (3, 2, 1, 2, 7), (3, 2, 2, 2, 9), (3, 2, 2, 2, 8), (5, 2, 2, 4, 10), (3, 2, 4, 2, 11), (3, 2, 2, 1, 9),
+    (3, 3, 2, 3, 10), (3, 2, 2, 0, 9)])
+def test_the_input_gradient_is_torchs(ndim, channels_last, kernel, dilation, stride, padding, size):
+    """Each way of taking it (the flipped kernel at stride 1, upsampled or not; the one sub-grid read when the
+    stride and padding are multiples of the dilation; the transposed convolution when undilated and strided):
+    torch's numbers, in 2D in the input's layout (the conv2d family's channels-last)."""
+    torch.manual_seed(0)
+    channels = 3
+    x = torch.randn(2, channels, *[size] * ndim, dtype=torch.double)
+    w = torch.randn(channels, 1, *[kernel] * ndim, dtype=torch.double)
+    layout = {2: torch.channels_last, 3: torch.channels_last_3d}.get(ndim) if channels_last else None
+    if layout:
+        x = x.contiguous(memory_format=layout)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[ndim - 1]
+    x_ = x.clone().requires_grad_()
+    out = conv(x_, w, None, stride, padding, dilation, channels)
+    grad = torch.randn_like(out)
+    expected = torch.autograd.grad(out, x_, grad)[0]
+    ours = input_gradient(grad, x, w, stride, padding, dilation)
+    assert ours.shape == x.shape and torch.allclose(ours, expected)
+    if ndim == 2:
+        assert ours.is_contiguous(memory_format=layout or torch.contiguous_format)
