@@ -112,8 +112,8 @@ def weight_gradient(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, s
             stride, padding, dilation = stride // dilation, padding // dilation, 1
     ndim = x.dim() - 2
     if dilation == 1 and padding and any(size < k for size, k in zip(x.shape[2:], kernel)):
-        # oneDNN's fast kernel needs an input at least a kernel wide (a sub-grid of an 8x8 input is 4 wide):
-        # padded here, it is (4 to 8 times faster than the generic kernel)
+        # oneDNN's fast kernel needs an input at least a kernel wide (a sub-grid of an 8x8 input is 4 wide),
+        # so the input is padded here: 4 to 8 times faster than the generic kernel
         x, padding = F.pad(x, [padding] * 2 * ndim), 0
     if dilation == 1 and weight.shape[-1] > FAST_WIDTH:
         if ndim == 1:  # the sequence along the first of two dimensions: the kernel is tall, not wide
