@@ -18,7 +18,7 @@ from torch import nn
 from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
 from darts_plugins.common import Zero
-from darts_plugins.depthwise import DepthwiseConv
+from darts_plugins.depthwise import SeparableConv
 from darts_plugins.pooling import MaxPool
 
 DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
@@ -45,14 +45,14 @@ class ReLUConvBN(nn.Sequential):
 class DilConv(nn.Sequential):
     """ReLU, depthwise (dilated) convolution, pointwise convolution, BatchNorm.
 
-    The depthwise convolution is :class:`DepthwiseConv`: the same numbers, a faster gradient on CPU."""
+    The two convolutions are one :class:`SeparableConv`: the same numbers, a faster gradient on CPU, and the
+    depthwise output is not kept for the backward pass."""
 
     def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  dilation: int, affine: bool = True) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
-            DepthwiseConv(ndim, c_in, kernel, stride, padding, dilation),
-            layer("Conv", ndim)(c_in, c_out, 1, bias=False),
+            SeparableConv(ndim, c_in, c_out, kernel, stride, padding, dilation),
             layer("BatchNorm", ndim)(c_out, affine=affine),
         )
 

@@ -20,6 +20,11 @@ ones (5 or 7 wide) go to a generic grouped kernel, 3 to 9 times slower. A 2D ker
 therefore taken in column pieces at most 3 wide, each on the input shifted to the piece's first column; a 1D
 one with the sequence along the first of two dimensions, where the kernel may be tall.
 
+A separable convolution (depthwise, then pointwise) is one autograd node that keeps only its input: the
+depthwise output, which only the pointwise weight gradient reads, is computed again there, and a pass that
+wants no weight gradient (a finite-difference pass) does not compute it at all. A search step then keeps a
+third less (610 against 400 MiB of saved activations on the ``cnn-c8`` supernet).
+
 Everything is written with differentiable operations, so double backward (the exact second-order
 architecture gradient) works through it.
 """
@@ -193,3 +198,59 @@ class DepthwiseConv(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[0]}, kernel={tuple(self.weight.shape[2:])}, stride={self.stride}, "
                 f"padding={self.padding}, dilation={self.dilation}")
+
+
+class _SeparableConv(torch.autograd.Function):
+    """A depthwise convolution followed by a pointwise (1-wide) one, keeping only the input for backward:
+    the depthwise output, which the pointwise weight gradient reads, is computed again there."""
+
+    # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
+    @staticmethod
+    def forward(ctx, x, depthwise, pointwise, stride, padding, dilation):
+        ctx.save_for_backward(x, depthwise, pointwise)
+        ctx.options = stride, padding, dilation
+        conv = _conv(x.dim() - 2)
+        return conv(conv(x, depthwise, None, stride, padding, dilation, x.shape[1]), pointwise)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, depthwise, pointwise = ctx.saved_tensors
+        stride, padding, dilation = ctx.options
+        want_x, want_depthwise, want_pointwise = ctx.needs_input_grad[:3]
+        conv, ndim = _conv(x.dim() - 2), x.dim() - 2
+        grad_x = grad_depthwise = grad_pointwise = grad_middle = None
+        want_middle = want_x or want_depthwise
+        if want_pointwise:  # the depthwise output again, for the pointwise weight gradient
+            middle = conv(x, depthwise, None, stride, padding, dilation, x.shape[1])
+            grad_middle, grad_pointwise = torch.ops.aten.convolution_backward(
+                grad, middle, pointwise, None, [1] * ndim, [0] * ndim, [1] * ndim, False, [0] * ndim, 1,
+                [want_middle, True, False])[:2]
+        elif want_middle:
+            grad_middle = _conv_transpose(ndim)(grad, pointwise)
+        if want_x:
+            grad_x = input_gradient(grad_middle, x, depthwise, stride, padding, dilation)
+        if want_depthwise:
+            grad_depthwise = weight_gradient(grad_middle, x, depthwise, stride, padding, dilation)
+        return grad_x, grad_depthwise, grad_pointwise, None, None, None
+
+
+def separable_conv(x: torch.Tensor, depthwise: torch.Tensor, pointwise: torch.Tensor, stride: int = 1,
+                   padding: int = 0, dilation: int = 1) -> torch.Tensor:
+    """``conv(conv(x, depthwise, groups=channels, ...), pointwise)``, keeping only ``x`` and the weights for
+    the backward pass (see :class:`SeparableConv`)."""
+    return _SeparableConv.apply(x, depthwise, pointwise, stride, padding, dilation)
+
+
+class SeparableConv(nn.Module):
+    """A depthwise convolution then a pointwise one, as one autograd node that keeps only its input: the
+    depthwise output is computed again for the pointwise weight gradient instead of kept."""
+
+    def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0,
+                 dilation: int = 1) -> None:
+        super().__init__()
+        self.depthwise = DepthwiseConv(ndim, c_in, kernel, stride, padding, dilation)
+        self.pointwise = getattr(nn, f"Conv{ndim}d")(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dw = self.depthwise
+        return separable_conv(x, dw.weight, self.pointwise.weight, dw.stride, dw.padding, dw.dilation)

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from darts_plugins.depthwise import DepthwiseConv, _DepthwiseConv, input_gradient, weight_gradient
+from darts_plugins.depthwise import (DepthwiseConv, SeparableConv, _DepthwiseConv, input_gradient, separable_conv,
+                                     weight_gradient)
 
 
 @pytest.mark.parametrize("ndim", [1, 2])
@@ -144,3 +145,48 @@ def test_the_input_gradient_is_torchs(ndim, channels_last, kernel, dilation, str
     assert ours.shape == x.shape and torch.allclose(ours, expected)
     if ndim == 2:
         assert ours.is_contiguous(memory_format=layout or torch.contiguous_format)
+
+
+@pytest.mark.parametrize("ndim, channels_last", [(1, False), (2, False), (2, True)])
+@pytest.mark.parametrize("kernel, dilation, stride", [(3, 1, 1), (5, 1, 2), (3, 2, 1), (5, 2, 2), (7, 1, 1)])
+def test_separable_conv_is_torchs_two_convolutions_and_keeps_only_its_input(ndim, channels_last, kernel, dilation,
+                                                                              stride):
+    """The depthwise then pointwise convolution as one node: torch's values, gradients (all, or the input's
+    alone, as a finite-difference pass asks) and second derivatives; it keeps its input and weights only."""
+    torch.manual_seed(0)
+    padding = dilation * (kernel - 1) // 2
+    module = SeparableConv(ndim, 3, 4, kernel, stride, padding, dilation).double()
+    x = torch.randn(2, 3, *[9] * ndim, dtype=torch.double)
+    if channels_last:
+        module, x = module.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    conv = (F.conv1d, F.conv2d)[ndim - 1]
+
+    def ours(x, depthwise, pointwise):
+        return module(x) if depthwise is module.depthwise.weight else separable_conv(
+            x, depthwise, pointwise, stride, padding, dilation)
+
+    def torchs(x, depthwise, pointwise):
+        return conv(conv(x, depthwise, None, stride, padding, dilation, 3), pointwise)
+
+    weights = (module.depthwise.weight, module.pointwise.weight)
+    out = ours(x, *weights)
+    assert torch.allclose(out, torchs(x, *weights))
+    grad = torch.randn_like(out)
+    for wanted in [(x, *weights), (x,), weights[1:]]:
+        expected = torch.autograd.grad(torchs(x, *weights), wanted, grad)
+        assert all(torch.allclose(a, b) for a, b in zip(torch.autograd.grad(ours(x, *weights), wanted, grad), expected))
+    detached = [w.detach() for w in weights]  # a finite-difference pass: the input's gradient alone
+    assert torch.allclose(torch.autograd.grad(ours(x, *detached), x, grad)[0],
+                          torch.autograd.grad(torchs(x, *detached), x, grad)[0])
+    small = [t.detach()[:1, :, :6].clone().requires_grad_() if t is x else t for t in (x, *weights)]
+    assert torch.autograd.gradgradcheck(lambda *args: ours(*args), small)
+    kept = {}
+
+    def pack(tensor):
+        kept[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        module(x)
+    assert sum(kept.values()) == sum(t.numel() * t.element_size() for t in (x, *weights))
