@@ -25,7 +25,9 @@ def measure(config: str, turns: int) -> dict:
     import torch.nn.functional as F
 
     from darts import Architecture, SearchNetwork
+    from darts.allocator import keep_freed_memory_unless_disabled
 
+    keep_freed_memory_unless_disabled()  # as the command line does
     family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
     torch.manual_seed(0)
     network = SearchNetwork(family, shape[0], channels, classes, layers=cells, nodes=nodes)

@@ -9,7 +9,9 @@ search runs them. Each (configuration, step) runs in a fresh process, so its pea
 own; the time is the median of ``--repeats`` steps after ``--warmup``. With ``--rounds R`` every step is
 measured R times, the steps taking turns, and the median is over all rounds: a shared machine whose speed
 drifts by 10-40 % over minutes then slows every step alike instead of whichever ran during a slow spell.
-Prints a table with the ratios to the plain step and writes the figures as JSON.
+Prints a table with the ratios to the plain step and writes the figures as JSON. Every step runs with glibc
+keeping freed memory, as the command line does (``darts.allocator``); ``DARTS_KEEP_FREED_MEMORY=0``
+measures with glibc's defaults.
 
 The ``ref-plain``, ``ref-first`` and ``ref-second`` steps run the published DARTS implementation's step
 (``reference_darts.py``) on the same supernet (CNN configurations only), to compare on the machine at hand.
@@ -49,11 +51,13 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
     import torch.nn.functional as F
 
     from darts import Architecture, SearchNetwork
+    from darts.allocator import keep_freed_memory_unless_disabled
 
+    kept = keep_freed_memory_unless_disabled()  # as the command line does, for every step (the published one too)
     torch.manual_seed(0)
     family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
     if step in REFERENCE_STEPS:
-        return measure_reference(config, step, repeats, warmup)
+        return {**measure_reference(config, step, repeats, warmup), "kept_freed_memory": kept}
     pc = step == "fast-pc"  # the fast mode with PC-DARTS' partial channels and edge normalisation
     pc_options = {"partial_channels": PC_K if pc else 1, "edge_normalization": pc}
     if family == "p3b5":
@@ -94,7 +98,7 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
             loss_fn(network(train[0]), train[1]).backward()
         optimizer.step()
 
-    return timed(config, step, one_step, repeats, warmup, baseline, network)
+    return {**timed(config, step, one_step, repeats, warmup, baseline, network), "kept_freed_memory": kept}
 
 
 def measure_reference(config: str, step: str, repeats: int, warmup: int) -> dict:

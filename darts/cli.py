@@ -275,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
     from darts import distributed
+    from darts.allocator import keep_freed_memory_unless_disabled
 
+    keep_freed_memory_unless_disabled()  # no page faults for the memory each pass frees (glibc)
     distributed.init_from_environment()  # under torchrun: join the process group; only rank 0 prints
     console = Console(quiet=not distributed.is_main())
     try:
