@@ -17,12 +17,16 @@ from torch import nn
 
 from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
+from darts.search_space.weighted_norm import LeanBatchNorm1d, LeanBatchNorm2d, LeanBatchNorm3d
 from darts_plugins.common import Zero
 from darts_plugins.depthwise import SeparableConv
 from darts_plugins.pooling import MaxPool
 
 DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
                     "sep_conv_3", "sep_conv_5", "dil_conv_3", "dil_conv_5")
+
+
+_LEAN_NORMS = (LeanBatchNorm1d, LeanBatchNorm2d, LeanBatchNorm3d)
 
 
 def layer(kind: str, ndim: int) -> type[nn.Module]:
@@ -58,13 +62,20 @@ class DilConv(nn.Sequential):
 
 
 class SepConv(nn.Sequential):
-    """Two stacked separable convolutions, the first with the stride (DARTS' ``sep_conv``)."""
+    """Two stacked separable convolutions, the first with the stride (DARTS' ``sep_conv``): ReLU, depthwise,
+    pointwise, BatchNorm, twice.
+
+    The second ReLU is part of the second :class:`SeparableConv` node, which keeps the ReLU's input; the first
+    BatchNorm keeps its output (:class:`LeanBatchNorm2d` and its kin, when it has no affine parameters, as in
+    a search). That is the same tensor: the middle of the pair keeps one tensor for backward, not three."""
 
     def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  affine: bool = True) -> None:
         super().__init__(
-            DilConv(ndim, c_in, c_in, kernel, stride, padding, 1, affine),
-            DilConv(ndim, c_in, c_out, kernel, 1, padding, 1, affine),
+            nn.Sequential(nn.ReLU(inplace=False), SeparableConv(ndim, c_in, c_in, kernel, stride, padding),
+                          _LEAN_NORMS[ndim - 1](c_in, affine=affine)),
+            nn.Sequential(SeparableConv(ndim, c_in, c_out, kernel, 1, padding, relu=True),
+                          layer("BatchNorm", ndim)(c_out, affine=affine)),
         )
 
 

@@ -201,56 +201,68 @@ class DepthwiseConv(nn.Module):
 
 
 class _SeparableConv(torch.autograd.Function):
-    """A depthwise convolution followed by a pointwise (1-wide) one, keeping only the input for backward:
-    the depthwise output, which the pointwise weight gradient reads, is computed again there."""
+    """(A ReLU,) a depthwise convolution and a pointwise (1-wide) one, keeping only the input for backward:
+    the ReLU's and the depthwise convolution's outputs, which the weight gradients read, are computed
+    again there."""
 
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
-    def forward(ctx, x, depthwise, pointwise, stride, padding, dilation):
+    def forward(ctx, x, depthwise, pointwise, stride, padding, dilation, relu):
         ctx.save_for_backward(x, depthwise, pointwise)
-        ctx.options = stride, padding, dilation
-        conv = _conv(x.dim() - 2)
-        return conv(conv(x, depthwise, None, stride, padding, dilation, x.shape[1]), pointwise)
+        ctx.options = stride, padding, dilation, relu
+        conv, y = _conv(x.dim() - 2), torch.relu(x) if relu else x
+        return conv(conv(y, depthwise, None, stride, padding, dilation, x.shape[1]), pointwise)
 
     @staticmethod
     def backward(ctx, grad):
         x, depthwise, pointwise = ctx.saved_tensors
-        stride, padding, dilation = ctx.options
+        stride, padding, dilation, relu = ctx.options
         want_x, want_depthwise, want_pointwise = ctx.needs_input_grad[:3]
         conv, ndim = _conv(x.dim() - 2), x.dim() - 2
+        y = torch.relu(x) if relu and (want_depthwise or want_pointwise) else x  # what the convolutions read
         grad_x = grad_depthwise = grad_pointwise = grad_middle = None
         want_middle = want_x or want_depthwise
         if want_pointwise:  # the depthwise output again, for the pointwise weight gradient
-            middle = conv(x, depthwise, None, stride, padding, dilation, x.shape[1])
+            middle = conv(y, depthwise, None, stride, padding, dilation, x.shape[1])
             grad_middle, grad_pointwise = torch.ops.aten.convolution_backward(
                 grad, middle, pointwise, None, [1] * ndim, [0] * ndim, [1] * ndim, False, [0] * ndim, 1,
                 [want_middle, True, False])[:2]
         elif want_middle:
             grad_middle = _conv_transpose(ndim)(grad, pointwise)
         if want_x:
-            grad_x = input_gradient(grad_middle, x, depthwise, stride, padding, dilation)
+            grad_x = input_gradient(grad_middle, y, depthwise, stride, padding, dilation)
+            if relu:
+                grad_x = torch.ops.aten.threshold_backward(grad_x, x, 0)
         if want_depthwise:
-            grad_depthwise = weight_gradient(grad_middle, x, depthwise, stride, padding, dilation)
-        return grad_x, grad_depthwise, grad_pointwise, None, None, None
+            grad_depthwise = weight_gradient(grad_middle, y, depthwise, stride, padding, dilation)
+        return grad_x, grad_depthwise, grad_pointwise, None, None, None, None
 
 
 def separable_conv(x: torch.Tensor, depthwise: torch.Tensor, pointwise: torch.Tensor, stride: int = 1,
-                   padding: int = 0, dilation: int = 1) -> torch.Tensor:
-    """``conv(conv(x, depthwise, groups=channels, ...), pointwise)``, keeping only ``x`` and the weights for
-    the backward pass (see :class:`SeparableConv`)."""
-    return _SeparableConv.apply(x, depthwise, pointwise, stride, padding, dilation)
+                   padding: int = 0, dilation: int = 1, relu: bool = False) -> torch.Tensor:
+    """``conv(conv(relu(x) if relu else x, depthwise, groups=channels, ...), pointwise)``, keeping only ``x``
+    and the weights for the backward pass (see :class:`SeparableConv`)."""
+    return _SeparableConv.apply(x, depthwise, pointwise, stride, padding, dilation, relu)
 
 
 class SeparableConv(nn.Module):
     """A depthwise convolution then a pointwise one, as one autograd node that keeps only its input: the
-    depthwise output is computed again for the pointwise weight gradient instead of kept."""
+    depthwise output is computed again for the pointwise weight gradient instead of kept.
+
+    With ``relu``, a ReLU first, in the same node: it keeps the ReLU's input, not its output. After a
+    BatchNorm that keeps its output (:class:`darts.search_space.weighted_norm.LeanBatchNorm2d`), that is the
+    same tensor, so the two keep one tensor between them."""
 
     def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0,
-                 dilation: int = 1) -> None:
+                 dilation: int = 1, relu: bool = False) -> None:
         super().__init__()
+        self.relu = relu
         self.depthwise = DepthwiseConv(ndim, c_in, kernel, stride, padding, dilation)
         self.pointwise = getattr(nn, f"Conv{ndim}d")(c_in, c_out, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dw = self.depthwise
-        return separable_conv(x, dw.weight, self.pointwise.weight, dw.stride, dw.padding, dw.dilation)
+        return separable_conv(x, dw.weight, self.pointwise.weight, dw.stride, dw.padding, dw.dilation, self.relu)
+
+    def extra_repr(self) -> str:
+        return "relu=True" if self.relu else ""

@@ -148,14 +148,16 @@ def test_the_input_gradient_is_torchs(ndim, channels_last, kernel, dilation, str
 
 
 @pytest.mark.parametrize("ndim, channels_last", [(1, False), (2, False), (2, True)])
-@pytest.mark.parametrize("kernel, dilation, stride", [(3, 1, 1), (5, 1, 2), (3, 2, 1), (5, 2, 2), (7, 1, 1)])
+@pytest.mark.parametrize("kernel, dilation, stride, relu", [(3, 1, 1, False), (5, 1, 2, False), (3, 2, 1, True),
+                                                            (5, 2, 2, False), (7, 1, 1, True), (3, 1, 2, True)])
 def test_separable_conv_is_torchs_two_convolutions_and_keeps_only_its_input(ndim, channels_last, kernel, dilation,
-                                                                              stride):
-    """The depthwise then pointwise convolution as one node: torch's values, gradients (all, or the input's
-    alone, as a finite-difference pass asks) and second derivatives; it keeps its input and weights only."""
+                                                                              stride, relu):
+    """(A ReLU,) the depthwise then pointwise convolution as one node: torch's values, gradients (all, or the
+    input's alone, as a finite-difference pass asks) and second derivatives; it keeps its input and weights
+    only."""
     torch.manual_seed(0)
     padding = dilation * (kernel - 1) // 2
-    module = SeparableConv(ndim, 3, 4, kernel, stride, padding, dilation).double()
+    module = SeparableConv(ndim, 3, 4, kernel, stride, padding, dilation, relu=relu).double()
     x = torch.randn(2, 3, *[9] * ndim, dtype=torch.double)
     if channels_last:
         module, x = module.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
@@ -164,10 +166,10 @@ def test_separable_conv_is_torchs_two_convolutions_and_keeps_only_its_input(ndim
 
     def ours(x, depthwise, pointwise):
         return module(x) if depthwise is module.depthwise.weight else separable_conv(
-            x, depthwise, pointwise, stride, padding, dilation)
+            x, depthwise, pointwise, stride, padding, dilation, relu)
 
     def torchs(x, depthwise, pointwise):
-        return conv(conv(x, depthwise, None, stride, padding, dilation, 3), pointwise)
+        return conv(conv(torch.relu(x) if relu else x, depthwise, None, stride, padding, dilation, 3), pointwise)
 
     weights = (module.depthwise.weight, module.pointwise.weight)
     out = ours(x, *weights)

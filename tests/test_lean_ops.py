@@ -15,8 +15,9 @@ from torch import nn
 
 from darts import SearchNetwork
 from darts.search_space import MixedOp
-from darts.search_space.weighted_norm import fusable, normalize, track_running_stats, weighted_batch_norm
-from darts_plugins.conv import FactorizedReduce
+from darts.search_space.weighted_norm import (LeanBatchNorm1d, LeanBatchNorm2d, fusable, normalize,
+                                              track_running_stats, weighted_batch_norm)
+from darts_plugins.conv import FactorizedReduce, SepConv
 from darts_plugins.pooling import MaxPool
 
 
@@ -78,6 +79,48 @@ def test_normalize_is_torchs_batch_norm_keeping_only_its_output(shape, momentum,
     assert torch.autograd.gradgradcheck(lambda z: normalize(z, frozen), (z,))
 
 
+@pytest.mark.parametrize("lean, shape", [(LeanBatchNorm1d, (6, 3, 5)), (LeanBatchNorm2d, (4, 3, 5, 4))])
+@pytest.mark.parametrize("affine, momentum", [(False, 0.1), (False, None), (True, 0.1)])
+def test_lean_batch_norm_is_torchs_and_keeps_its_output_without_affine_parameters(lean, shape, affine, momentum):
+    torch.manual_seed(0)
+    norm = lean(3, affine=affine, momentum=momentum).double()
+    reference = getattr(nn, f"BatchNorm{len(shape) - 2}d")(3, affine=affine, momentum=momentum).double()
+    reference.load_state_dict(norm.state_dict())
+    z = torch.randn(*shape, dtype=torch.double, requires_grad=True)
+    for _ in range(2):
+        ours, theirs = norm(z), reference(z)
+    torch.testing.assert_close(ours, theirs)
+    for a, b in zip(norm.state_dict().values(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    grad = torch.randn_like(ours)
+    torch.testing.assert_close(torch.autograd.grad(ours, z, grad), torch.autograd.grad(theirs, z, grad))
+    # without affine parameters it keeps x̂ and invstd, not z; with them it is torch's BatchNorm
+    kept, torchs = saved_bytes(lambda: norm(z)), saved_bytes(lambda: reference(z))
+    assert kept == (z.numel() * 8 + 3 * 8 if not affine else torchs)
+    norm.eval(), reference.eval()
+    torch.testing.assert_close(norm(z), reference(z))
+    with pytest.raises(ValueError, match="expected .*D input"):
+        norm.train()(z.reshape(-1))
+    if not affine:  # torch's kernel, called directly, would write past the running statistics
+        with pytest.raises(ValueError, match=r"\(3\) expects \(batch, 3, ...\), got input size \[4, 2"):
+            norm(torch.randn(4, 2, *shape[2:], dtype=torch.double))
+
+
+def test_a_searched_separable_convolution_keeps_three_tensors_for_backward():
+    """ReLU, depthwise, pointwise, BatchNorm, twice (affine-free, training): it keeps the first ReLU's output,
+    the first BatchNorm's output (the second node's input) and the last BatchNorm's input; neither depthwise
+    output, nor the first BatchNorm's input or the second ReLU's output."""
+    torch.manual_seed(0)
+    op = SepConv(2, 4, 4, 3, 1, 1, affine=False)
+    x = torch.randn(2, 4, 8, 8, requires_grad=True)
+    edge = x.numel() * 4
+    weights = sum(p.numel() * 4 for p in op.parameters())
+    # per channel: the first BatchNorm's inverse deviation; the last one's mean, inverse deviation and running
+    # mean and variance
+    statistics = 5 * 4 * 4
+    assert saved_bytes(lambda: op(x)) == 3 * edge + weights + statistics
+
+
 def test_weighted_batch_norm_refuses_one_value_per_channel_as_torch_does():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         weighted_batch_norm(torch.randn(1, 3), torch.tensor(1.0), nn.BatchNorm1d(3, affine=False))
@@ -85,6 +128,7 @@ def test_weighted_batch_norm_refuses_one_value_per_channel_as_torch_does():
 
 def test_only_affine_free_torch_batch_norms_are_fused():
     assert fusable(nn.BatchNorm2d(4, affine=False)) and fusable(nn.BatchNorm1d(4, affine=False))
+    assert fusable(LeanBatchNorm2d(4, affine=False)) and not fusable(LeanBatchNorm2d(4))
     assert not fusable(nn.BatchNorm2d(4)) and not fusable(nn.SyncBatchNorm(4, affine=False))
     assert not fusable(nn.LayerNorm(4))
 

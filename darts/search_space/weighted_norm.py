@@ -22,8 +22,9 @@ _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 def fusable(module: nn.Module) -> bool:
-    """Whether ``module`` is a plain torch BatchNorm without affine parameters (what this node computes)."""
-    return type(module) in _BATCH_NORMS and not module.affine
+    """Whether ``module`` is a plain torch BatchNorm (or a :class:`LeanBatchNorm2d` and its kin) without
+    affine parameters: what this node computes."""
+    return type(module) in _BATCH_NORMS + _LEAN_BATCH_NORMS and not module.affine
 
 
 class _WeightedBatchNorm(torch.autograd.Function):
@@ -108,13 +109,17 @@ def normalize(z: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     """``norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`), keeping only
     the output for the backward pass (torch's BatchNorm keeps its input, and a product with the output keeps
     the output too)."""
-    _check_batch(z)
+    _check_batch(z, norm)
     momentum = _count_batch(norm)
     running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
     return _Normalize.apply(z, *running, momentum, norm.eps)[0]
 
 
-def _check_batch(z: torch.Tensor) -> None:
+def _check_batch(z: torch.Tensor, norm: nn.Module) -> None:
+    # torch's kernel, called directly, would write past running statistics of another size
+    if z.dim() < 2 or z.shape[1] != norm.num_features:
+        raise ValueError(f"{type(norm).__name__}({norm.num_features}) expects (batch, {norm.num_features}, ...), "
+                         f"got input size {list(z.shape)}")
     if z.numel() // z.shape[1] == 1:  # as torch's BatchNorm: one value per channel has no variance
         raise ValueError(f"Expected more than 1 value per channel when training, got input size {list(z.shape)}")
 
@@ -140,7 +145,36 @@ def track_running_stats(norm: nn.Module, z: torch.Tensor) -> None:
 
 def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     """``weight * norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`)."""
-    _check_batch(z)
+    _check_batch(z, norm)
     momentum = _count_batch(norm)
     running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
     return _WeightedBatchNorm.apply(z, weight, *running, momentum, norm.eps)[0]
+
+
+class _KeepsOutput:
+    """In training without affine parameters, :func:`normalize` (keeps the output for backward, not the input);
+    otherwise torch's BatchNorm."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and not self.affine:
+            self._check_input_dim(x)
+            return normalize(x, self)
+        return super().forward(x)
+
+
+class LeanBatchNorm1d(_KeepsOutput, nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` that, in training without affine parameters, keeps its output for backward instead
+    of its input: the same numbers and running statistics."""
+
+
+class LeanBatchNorm2d(_KeepsOutput, nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` that, in training without affine parameters, keeps its output for backward instead
+    of its input: the same numbers and running statistics."""
+
+
+class LeanBatchNorm3d(_KeepsOutput, nn.BatchNorm3d):
+    """``nn.BatchNorm3d`` that, in training without affine parameters, keeps its output for backward instead
+    of its input: the same numbers and running statistics."""
+
+
+_LEAN_BATCH_NORMS = (LeanBatchNorm1d, LeanBatchNorm2d, LeanBatchNorm3d)
