@@ -17,16 +17,13 @@ from torch import nn
 
 from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
-from darts.search_space.weighted_norm import LeanBatchNorm1d, LeanBatchNorm2d, LeanBatchNorm3d
+from darts.search_space.weighted_norm import LEAN_BATCH_NORMS
 from darts_plugins.common import Zero
 from darts_plugins.depthwise import SeparableConv
 from darts_plugins.pooling import MaxPool
 
 DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
                     "sep_conv_3", "sep_conv_5", "dil_conv_3", "dil_conv_5")
-
-
-_LEAN_NORMS = (LeanBatchNorm1d, LeanBatchNorm2d, LeanBatchNorm3d)
 
 
 def layer(kind: str, ndim: int) -> type[nn.Module]:
@@ -67,13 +64,13 @@ class SepConv(nn.Sequential):
 
     The second ReLU is part of the second :class:`SeparableConv` node, which keeps the ReLU's input; the first
     BatchNorm keeps its output (:class:`LeanBatchNorm2d` and its kin, when it has no affine parameters, as in
-    a search). That is the same tensor: the middle of the pair keeps one tensor for backward, not three."""
+    a search). That is the same tensor: the middle of the pair keeps one tensor for backward, not two."""
 
     def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  affine: bool = True) -> None:
         super().__init__(
             nn.Sequential(nn.ReLU(inplace=False), SeparableConv(ndim, c_in, c_in, kernel, stride, padding),
-                          _LEAN_NORMS[ndim - 1](c_in, affine=affine)),
+                          LEAN_BATCH_NORMS[ndim - 1](c_in, affine=affine)),
             nn.Sequential(SeparableConv(ndim, c_in, c_out, kernel, 1, padding, relu=True),
                           layer("BatchNorm", ndim)(c_out, affine=affine)),
         )

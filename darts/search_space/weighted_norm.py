@@ -24,7 +24,7 @@ _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 def fusable(module: nn.Module) -> bool:
     """Whether ``module`` is a plain torch BatchNorm (or a :class:`LeanBatchNorm2d` and its kin) without
     affine parameters: what this node computes."""
-    return type(module) in _BATCH_NORMS + _LEAN_BATCH_NORMS and not module.affine
+    return type(module) in _BATCH_NORMS + LEAN_BATCH_NORMS and not module.affine
 
 
 class _WeightedBatchNorm(torch.autograd.Function):
@@ -177,4 +177,5 @@ class LeanBatchNorm3d(_KeepsOutput, nn.BatchNorm3d):
     of its input: the same numbers and running statistics."""
 
 
-_LEAN_BATCH_NORMS = (LeanBatchNorm1d, LeanBatchNorm2d, LeanBatchNorm3d)
+#: the lean BatchNorm of 1, 2 and 3 spatial dimensions, in that order
+LEAN_BATCH_NORMS = (LeanBatchNorm1d, LeanBatchNorm2d, LeanBatchNorm3d)
