@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from darts.search_space import channels_last_norm
+
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
@@ -31,7 +33,7 @@ class _WeightedBatchNorm(torch.autograd.Function):
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
     def forward(ctx, z, weight, running_mean, running_var, momentum, eps):
-        xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
+        xhat, invstd = _batch_norm(z, running_mean, running_var, momentum, eps)
         ctx.save_for_backward(weight, xhat, invstd)
         ctx.eps = eps
         ctx.set_materialize_grads(False)
@@ -48,6 +50,15 @@ class _WeightedBatchNorm(torch.autograd.Function):
         grad_z = _differentiable_grad_z(upstream, xhat, invstd, grad_invstd)
         grad_w = (grad_out * xhat).sum() if grad_out is not None and ctx.needs_input_grad[1] else None
         return grad_z, grad_w, None, None, None, None
+
+
+def _batch_norm(z: torch.Tensor, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
+                momentum: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x̂, invstd) of a training-mode batch norm without affine parameters, updating the running statistics."""
+    if channels_last_norm.usable(z):
+        return channels_last_norm.forward(z, running_mean, running_var, momentum, eps)
+    xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
+    return xhat, invstd
 
 
 def _differentiable_grad_z(upstream: torch.Tensor, xhat: torch.Tensor, invstd: torch.Tensor,
@@ -74,7 +85,10 @@ def _fast_backward(ctx, grad_out, weight, xhat, invstd):
 
 def _kernel_backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor, eps: float, want_input: bool,
                      want_scale: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """torch's batch-norm backward kernel on x̂ (mean 0, invstd 1) with ``scale`` as the per-channel weight."""
+    """torch's batch-norm backward kernel on x̂ (mean 0, invstd 1) with ``scale`` as the per-channel weight
+    (:mod:`darts.search_space.channels_last_norm`'s where it applies)."""
+    if channels_last_norm.usable(xhat):
+        return channels_last_norm.backward(grad, xhat, scale, want_input)
     channels = xhat.shape[1]
     grad_z, grad_scale, _ = torch.ops.aten.native_batch_norm_backward(
         grad, xhat, scale, None, None, xhat.new_zeros(channels), xhat.new_ones(channels), True, eps,
@@ -88,7 +102,7 @@ class _Normalize(torch.autograd.Function):
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
     def forward(ctx, z, running_mean, running_var, momentum, eps):
-        xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
+        xhat, invstd = _batch_norm(z, running_mean, running_var, momentum, eps)
         ctx.save_for_backward(xhat, invstd)
         ctx.eps = eps
         ctx.set_materialize_grads(False)

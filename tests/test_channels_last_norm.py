@@ -1,0 +1,142 @@
+"""The numba batch-norm kernels for channels-innermost tensors against torch's batch norm in float64."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from darts import SearchNetwork
+from darts.search_space import channels_last_norm
+from darts.search_space.weighted_norm import LeanBatchNorm2d, weighted_batch_norm
+
+pytest.importorskip("numba")
+
+
+def channels_innermost(shape: tuple[int, ...], scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
+    """A float64 tensor of ``shape`` (batch, channels, ...) with the channels innermost in memory."""
+    values = torch.randn(shape[0], *shape[2:], shape[1], dtype=torch.float64) * scale + shift
+    return values.movedim(-1, 1)
+
+
+# (shape, scale, shift): every rank; channels dividing the kernels' 256-wide rows, not dividing them and wider;
+# lengths leaving a partial row; a mean 10^4 times the deviation (the variance is accumulated around a shift)
+CASES = [((37, 5), 1, 0), ((6, 16, 13), 2, 1), ((32, 8, 32, 32), 1, 0), ((5, 24, 7, 7), 3, -2),
+         ((4, 3, 5, 3), 1, 0), ((2, 300, 3, 2), 1, 0), ((3, 4, 3, 4, 5), 1, 0), ((16, 16, 8, 8), 0.01, 100.0)]
+
+
+@pytest.mark.parametrize("shape, scale, shift", CASES)
+@pytest.mark.parametrize("track", [True, False])
+def test_the_forward_kernel_is_torchs_batch_norm(shape, scale, shift, track):
+    torch.manual_seed(0)
+    z = channels_innermost(shape, scale, shift)
+    channels = shape[1]
+    mean64, var64 = torch.rand(channels, dtype=torch.float64), torch.rand(channels, dtype=torch.float64) + 0.5
+    mean32, var32 = mean64.float(), var64.float()
+    assert channels_last_norm.usable(z.float())
+    xhat, invstd = channels_last_norm.forward(z.float(), mean32 if track else None, var32 if track else None,
+                                              0.3, 1e-5)
+    # the reference normalises the float32 input, in float64
+    ref, _, ref_invstd = torch.native_batch_norm(z.float().double(), None, None, mean64, var64, True, 0.3, 1e-5)
+    assert xhat.stride() == z.stride() and xhat.dtype == torch.float32
+    torch.testing.assert_close(xhat.double(), ref, rtol=0, atol=2e-5)
+    torch.testing.assert_close(invstd.double(), ref_invstd, rtol=2e-5, atol=0)
+    if track:  # the unbiased variance, as torch
+        torch.testing.assert_close(mean32.double(), mean64, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(var32.double(), var64, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, scale, shift", CASES)
+@pytest.mark.parametrize("want_input", [True, False])
+def test_the_backward_kernel_is_autograd_through_an_affine_batch_norm(shape, scale, shift, want_input):
+    torch.manual_seed(1)
+    channels = shape[1]
+    z = channels_innermost(shape, scale, shift).float().double().requires_grad_()  # float32's values
+    weight = torch.rand(channels, dtype=torch.float64, requires_grad=True)
+    out = F.batch_norm(z, None, None, weight, None, training=True, eps=1e-5)
+    grad = torch.randn_like(out)
+    grad_z, grad_weight = torch.autograd.grad(out, (z, weight), grad)
+    xhat, invstd = channels_last_norm.forward(z.detach().float(), None, None, 0.1, 1e-5)
+    ours_z, ours_weight = channels_last_norm.backward(grad.float(), xhat, weight.detach().float() * invstd, want_input)
+    torch.testing.assert_close(ours_weight.double(), grad_weight, rtol=1e-4, atol=1e-4)
+    if want_input:
+        assert ours_z.stride() == z.stride()
+        torch.testing.assert_close(ours_z.double(), grad_z, rtol=0, atol=1e-4 * float(grad_z.abs().max()))
+    else:
+        assert ours_z is None
+
+
+def test_the_backward_kernel_takes_a_gradient_in_another_layout():
+    torch.manual_seed(2)
+    z = channels_innermost((4, 8, 6, 6)).float()
+    xhat, invstd = channels_last_norm.forward(z, None, None, 0.1, 1e-5)
+    grad = torch.randn(4, 8, 6, 6)  # contiguous: channels outermost
+    expected = channels_last_norm.backward(grad.contiguous(memory_format=torch.channels_last), xhat, invstd, True)
+    for ours, theirs in zip(channels_last_norm.backward(grad, xhat, invstd, True), expected):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_the_kernels_apply_only_to_float32_channels_innermost_cpu_tensors_on_one_thread(monkeypatch):
+    image = torch.randn(2, 3, 4, 5)
+    assert channels_last_norm.usable(image.contiguous(memory_format=torch.channels_last))
+    assert channels_last_norm.usable(torch.randn(6, 3))
+    assert not channels_last_norm.usable(image)  # channels outermost: torch's kernel is fast there
+    assert not channels_last_norm.usable(image.double().contiguous(memory_format=torch.channels_last))
+    assert not channels_last_norm.usable(image.contiguous(memory_format=torch.channels_last)[:, :, ::2])
+    monkeypatch.setenv("DARTS_NUMBA_BATCH_NORM", "0")
+    assert not channels_last_norm.usable(torch.randn(6, 3))
+    monkeypatch.delenv("DARTS_NUMBA_BATCH_NORM")
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert not channels_last_norm.usable(torch.randn(6, 3))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_the_fused_batch_norms_use_the_kernels_with_torchs_numbers():
+    """Values, gradients and running statistics of the weighted and the lean batch norm on a channels-last
+    float32 batch: those of torch's batch norm in float64."""
+    torch.manual_seed(3)
+    z = channels_innermost((8, 6, 5, 5), 2.0, 1.0)
+    norm = LeanBatchNorm2d(6, affine=False)
+    reference = torch.nn.BatchNorm2d(6, affine=False).double()
+    w = torch.tensor(0.7, requires_grad=True)
+    z32 = z.float().requires_grad_()
+    with _CountBatchNorms() as counted:
+        out = weighted_batch_norm(z32, w, norm) + norm(z32)
+        grad = torch.randn_like(out)
+        grads = torch.autograd.grad(out, (z32, w), grad)
+    assert counted.calls == 0  # torch's kernels were not called
+    z64, w64 = z.float().double().requires_grad_(), w.detach().double().requires_grad_()
+    expected = w64 * reference(z64)
+    expected = expected + reference(z64)  # twice, as the lean norm counted two batches
+    torch.testing.assert_close(out.double(), expected, rtol=0, atol=1e-5)
+    for ours, theirs in zip(grads, torch.autograd.grad(expected, (z64, w64), grad.double())):
+        torch.testing.assert_close(ours.double(), theirs, rtol=1e-4, atol=1e-4)
+    for ours, theirs in zip(norm.buffers(), reference.buffers()):
+        torch.testing.assert_close(ours.double(), theirs.double(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_channels_last_search_step_calls_no_torch_batch_norm_kernel_in_the_cells():
+    torch.manual_seed(4)
+    network = SearchNetwork("conv2d", 3, 4, 10, layers=2, nodes=2)
+    x = torch.randn(4, 3, 8, 8)
+    with _CountBatchNorms() as counted:
+        F.cross_entropy(network(x), torch.randint(0, 10, (4,))).backward()
+    # the stem's and the cells' preprocessing BatchNorms are torch's modules; every edge's norm is a kernel's
+    assert 0 < counted.calls <= 2 * (1 + 2 * 2)
+
+
+class _CountBatchNorms(TorchDispatchMode):
+    """Counts the calls of torch's batch-norm kernels (forward and backward)."""
+
+    def __enter__(self):
+        self.calls = 0
+        return super().__enter__()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if "batch_norm" in func.__name__ and "update_stats" not in func.__name__:
+            self.calls += 1
+        return func(*args, **(kwargs or {}))
