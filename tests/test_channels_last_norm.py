@@ -35,13 +35,16 @@ def test_the_forward_kernel_is_torchs_batch_norm(shape, scale, shift, track):
     mean64, var64 = torch.rand(channels, dtype=torch.float64), torch.rand(channels, dtype=torch.float64) + 0.5
     mean32, var32 = mean64.float(), var64.float()
     assert channels_last_norm.usable(z.float())
-    xhat, invstd = channels_last_norm.forward(z.float(), mean32 if track else None, var32 if track else None,
-                                              0.3, 1e-5)
+    before = channels_innermost(shape)
+    xhat, invstd, weighted = channels_last_norm.forward(
+        z.float(), mean32 if track else None, var32 if track else None, 0.3, 1e-5, 0.7, before.float())
     # the reference normalises the float32 input, in float64
     ref, _, ref_invstd = torch.native_batch_norm(z.float().double(), None, None, mean64, var64, True, 0.3, 1e-5)
     assert xhat.stride() == z.stride() and xhat.dtype == torch.float32
     torch.testing.assert_close(xhat.double(), ref, rtol=0, atol=2e-5)
     torch.testing.assert_close(invstd.double(), ref_invstd, rtol=2e-5, atol=0)
+    torch.testing.assert_close(weighted.double(), before.float().double() + 0.7 * ref, rtol=0, atol=3e-5)
+    assert weighted.stride() == z.stride()
     if track:  # the unbiased variance, as torch
         torch.testing.assert_close(mean32.double(), mean64, rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(var32.double(), var64, rtol=1e-5, atol=1e-6)
@@ -57,7 +60,8 @@ def test_the_backward_kernel_is_autograd_through_an_affine_batch_norm(shape, sca
     out = F.batch_norm(z, None, None, weight, None, training=True, eps=1e-5)
     grad = torch.randn_like(out)
     grad_z, grad_weight = torch.autograd.grad(out, (z, weight), grad)
-    xhat, invstd = channels_last_norm.forward(z.detach().float(), None, None, 0.1, 1e-5)
+    xhat, invstd, weighted = channels_last_norm.forward(z.detach().float(), None, None, 0.1, 1e-5)
+    assert weighted is None
     ours_z, ours_weight = channels_last_norm.backward(grad.float(), xhat, weight.detach().float() * invstd, want_input)
     torch.testing.assert_close(ours_weight.double(), grad_weight, rtol=1e-4, atol=1e-4)
     if want_input:
@@ -70,11 +74,25 @@ def test_the_backward_kernel_is_autograd_through_an_affine_batch_norm(shape, sca
 def test_the_backward_kernel_takes_a_gradient_in_another_layout():
     torch.manual_seed(2)
     z = channels_innermost((4, 8, 6, 6)).float()
-    xhat, invstd = channels_last_norm.forward(z, None, None, 0.1, 1e-5)
+    xhat, invstd, _ = channels_last_norm.forward(z, None, None, 0.1, 1e-5)
     grad = torch.randn(4, 8, 6, 6)  # contiguous: channels outermost
     expected = channels_last_norm.backward(grad.contiguous(memory_format=torch.channels_last), xhat, invstd, True)
     for ours, theirs in zip(channels_last_norm.backward(grad, xhat, invstd, True), expected):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+
+
+def test_the_weighted_sum_takes_a_weight_alone_or_a_term_in_another_layout_and_refuses_a_wrong_one():
+    torch.manual_seed(5)
+    z = channels_innermost((4, 8, 6, 6)).float()
+    xhat, _, weighted = channels_last_norm.forward(z, None, None, 0.1, 1e-5, 0.25)
+    torch.testing.assert_close(weighted, 0.25 * xhat, rtol=0, atol=1e-7)
+    before = torch.randn(4, 8, 6, 6)  # channels outermost
+    torch.testing.assert_close(channels_last_norm.forward(z, None, None, 0.1, 1e-5, 0.25, before)[2],
+                               before + 0.25 * xhat, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"before: a \[4, 8, 6, 6\] torch.float32 tensor"):
+        channels_last_norm.forward(z, None, None, 0.1, 1e-5, 0.25, before[:, :4])
+    with pytest.raises(ValueError, match="with a weight"):
+        channels_last_norm.forward(z, None, None, 0.1, 1e-5, None, before)
 
 
 def test_the_kernels_apply_only_to_float32_channels_innermost_cpu_tensors_on_one_thread(monkeypatch):
@@ -104,16 +122,18 @@ def test_the_fused_batch_norms_use_the_kernels_with_torchs_numbers():
     reference = torch.nn.BatchNorm2d(6, affine=False).double()
     w = torch.tensor(0.7, requires_grad=True)
     z32 = z.float().requires_grad_()
+    before = torch.randn(8, 6, 5, 5, requires_grad=True)
     with _CountBatchNorms() as counted:
-        out = weighted_batch_norm(z32, w, norm) + norm(z32)
+        out = weighted_batch_norm(z32, w, norm, before) + norm(z32)
         grad = torch.randn_like(out)
-        grads = torch.autograd.grad(out, (z32, w), grad)
+        grads = torch.autograd.grad(out, (z32, w, before), grad)
     assert counted.calls == 0  # torch's kernels were not called
     z64, w64 = z.float().double().requires_grad_(), w.detach().double().requires_grad_()
-    expected = w64 * reference(z64)
+    before64 = before.detach().double().requires_grad_()
+    expected = before64 + w64 * reference(z64)
     expected = expected + reference(z64)  # twice, as the lean norm counted two batches
     torch.testing.assert_close(out.double(), expected, rtol=0, atol=1e-5)
-    for ours, theirs in zip(grads, torch.autograd.grad(expected, (z64, w64), grad.double())):
+    for ours, theirs in zip(grads, torch.autograd.grad(expected, (z64, w64, before64), grad.double())):
         torch.testing.assert_close(ours.double(), theirs, rtol=1e-4, atol=1e-4)
     for ours, theirs in zip(norm.buffers(), reference.buffers()):
         torch.testing.assert_close(ours.double(), theirs.double(), rtol=1e-5, atol=1e-6)

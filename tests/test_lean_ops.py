@@ -53,6 +53,13 @@ def test_weighted_batch_norm_is_the_weight_times_torchs_batch_norm(shape, moment
     frozen.momentum = 0.0  # gradcheck runs the function many times
     assert torch.autograd.gradcheck(lambda z, w: weighted_batch_norm(z, w, frozen), (z, w))
     assert torch.autograd.gradgradcheck(lambda z, w: weighted_batch_norm(z, w, frozen), (z, w))
+    before = torch.randn_like(z, requires_grad=True)  # a mixed op's sum so far
+    summed, expected = weighted_batch_norm(z, w, frozen, before), before + w * frozen(z)
+    torch.testing.assert_close(summed, expected, rtol=0, atol=1e-14)
+    torch.testing.assert_close(torch.autograd.grad(summed, (z, w, before), grad),
+                               torch.autograd.grad(expected, (z, w, before), grad))
+    assert torch.autograd.gradcheck(lambda z, w, b: weighted_batch_norm(z, w, frozen, b), (z, w, before))
+    assert torch.autograd.gradgradcheck(lambda z, w, b: weighted_batch_norm(z, w, frozen, b), (z, w, before))
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (3, 3, 5, 4)])

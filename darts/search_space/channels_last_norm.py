@@ -41,12 +41,18 @@ def _channels_innermost(t: torch.Tensor) -> bool:
     return t.movedim(1, -1).is_contiguous()
 
 
+def _like(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``t`` in ``like``'s (channels-innermost) layout."""
+    return t if t.stride() == like.stride() else t.movedim(1, -1).contiguous().movedim(-1, 1)
 
 
 def forward(z: torch.Tensor, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
-            momentum: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x̂, invstd)`` of ``torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum,
-    eps)``, updating the running statistics as it does (the variance unbiased there)."""
+            momentum: float, eps: float, weight: float | None = None,
+            before: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(x̂, invstd, weighted)``: ``x̂`` and ``invstd`` of ``torch.native_batch_norm(z, None, None,
+    running_mean, running_var, True, momentum, eps)``, updating the running statistics as it does (the
+    variance unbiased there); with a ``weight``, ``weighted`` is ``before + weight * x̂`` (``before`` omitted:
+    0), computed in the same pass."""
     channels = z.shape[1]
     xhat = torch.empty_like(z)
     invstd = z.new_empty(channels)
@@ -54,17 +60,24 @@ def forward(z: torch.Tensor, running_mean: torch.Tensor | None, running_var: tor
     if track and not (running_mean.dtype == running_var.dtype == torch.float32 and running_mean.is_contiguous()
                       and running_var.is_contiguous()):
         raise ValueError("running statistics must be contiguous float32 tensors")
+    weighted = torch.empty_like(z) if weight is not None else None
+    if before is not None:
+        if weight is None or before.shape != z.shape or before.dtype != z.dtype:
+            raise ValueError(f"before: a {list(z.shape)} {z.dtype} tensor with a weight, got {list(before.shape)} "
+                             f"{before.dtype}")
+        before = _like(before, z)
     _forward(z.data_ptr(), xhat.data_ptr(), z.numel(), channels, eps, invstd.data_ptr(),
-             running_mean.data_ptr() if track else 0, running_var.data_ptr() if track else 0, momentum)
-    return xhat, invstd
+             running_mean.data_ptr() if track else 0, running_var.data_ptr() if track else 0, momentum,
+             0 if weighted is None else weighted.data_ptr(), 0 if before is None else before.data_ptr(),
+             0.0 if weight is None else weight)
+    return xhat, invstd, weighted
 
 
 def backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor,
              want_input: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
     """The batch-norm gradient from x̂ (mean 0, invstd 1) with the per-channel ``scale`` (weight x invstd):
     ``(scale * (g - mean(g) - x̂ mean(g x̂)) if want_input, sum(g x̂))``, means and sums per channel."""
-    if grad.stride() != xhat.stride():  # in x̂'s layout
-        grad = grad.movedim(1, -1).contiguous().movedim(-1, 1)
+    grad = _like(grad, xhat)
     channels = xhat.shape[1]
     grad_z = torch.empty_like(xhat) if want_input else None
     sum_gx = xhat.new_empty(channels)
@@ -106,8 +119,10 @@ def _lanes(channels):  # pragma: no cover - compiled
 
 
 @_compiled
-def _forward(z_at, out_at, n, channels, eps, invstd_at, mean_at, var_at, momentum):  # pragma: no cover
+def _forward(z_at, out_at, n, channels, eps, invstd_at, mean_at, var_at, momentum, weighted_at, before_at,
+             weight):  # pragma: no cover
     z, out, invstd = _floats(z_at, n), _floats(out_at, n), _floats(invstd_at, channels)
+    weighted, before = _floats(weighted_at, n if weighted_at else 0), _floats(before_at, n if before_at else 0)
     track = mean_at != 0
     running_mean, running_var = _floats(mean_at, channels if track else 0), _floats(var_at, channels if track else 0)
     lanes = _lanes(channels)
@@ -145,21 +160,33 @@ def _forward(z_at, out_at, n, channels, eps, invstd_at, mean_at, var_at, momentu
         for j in range(c, lanes, channels):
             centred_lane[j] = centred
             invstd_lane[j] = invstd[c]
-    _normalise(z, out, shift, centred_lane, invstd_lane, channels)
+    _normalise(z, out, shift, centred_lane, invstd_lane, channels, weighted, before, weight)
 
 
 @_compiled_in_order
-def _normalise(z, out, shift, centred, invstd, channels):  # pragma: no cover - compiled
-    """``out = ((z - shift) - centred) * invstd``, in that order (fast math would subtract shift + centred)."""
+def _normalise(z, out, shift, centred, invstd, channels, weighted, before, weight):  # pragma: no cover
+    """``out = ((z - shift) - centred) * invstd``, in that order (fast math would subtract shift + centred),
+    and ``weighted = before + weight * out`` where those are not empty."""
     n, lanes = z.size, shift.size
     rows = n // lanes
+    weight = np.float32(weight)
     for r in range(rows):
         base = r * lanes
         for j in range(lanes):
             out[base + j] = ((z[base + j] - shift[j]) - centred[j]) * invstd[j]
+        if before.size:
+            for j in range(lanes):
+                weighted[base + j] = before[base + j] + weight * out[base + j]
+        elif weighted.size:
+            for j in range(lanes):
+                weighted[base + j] = weight * out[base + j]
     for i in range(rows * lanes, n):
         j = i % channels
         out[i] = ((z[i] - shift[j]) - centred[j]) * invstd[j]
+        if before.size:
+            weighted[i] = before[i] + weight * out[i]
+        elif weighted.size:
+            weighted[i] = weight * out[i]
 
 
 @_compiled

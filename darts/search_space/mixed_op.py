@@ -65,8 +65,8 @@ class MixedOp(nn.Module):
     Exactly that sum, computed with less work and memory: a ``none`` primitive (all zeros) adds nothing, so
     it is skipped (its weight still counts in the softmax); the ReLU that several primitives start with is
     applied to the edge input once and shared (a cell shares it between the edges leaving one state too);
-    and a primitive's trailing BatchNorm and its weight are one autograd node that keeps only the normalised
-    output (:mod:`darts.search_space.weighted_norm`).
+    and a primitive's trailing BatchNorm, its weight and the sum are one autograd node that keeps only the
+    normalised output (:mod:`darts.search_space.weighted_norm`).
 
     ``partial`` = K > 1 is PC-DARTS' partial channel connection (Xu et al., 2020): the primitives (built for
     channels / K) see the first 1/K of the channels; the other channels bypass them (max pooled at a
@@ -132,8 +132,9 @@ class MixedOp(nn.Module):
                     y = parts.body(y)
                 if parts.norm is None:
                     y = weight * y
-                elif parts.norm.training:
-                    y = weighted_batch_norm(y, weight, parts.norm)
+                elif parts.norm.training:  # the sum so far and this term in one pass
+                    out = weighted_batch_norm(y, weight, parts.norm, before=out)
+                    continue
                 else:
                     y = weight * parts.norm(y)
             out = y if out is None else out + y

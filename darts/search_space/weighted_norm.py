@@ -32,31 +32,37 @@ def fusable(module: nn.Module) -> bool:
 class _WeightedBatchNorm(torch.autograd.Function):
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
-    def forward(ctx, z, weight, running_mean, running_var, momentum, eps):
-        xhat, invstd = _batch_norm(z, running_mean, running_var, momentum, eps)
+    def forward(ctx, z, weight, running_mean, running_var, momentum, eps, before):
+        if channels_last_norm.usable(z):  # the product (and sum) in the normalising pass
+            xhat, invstd, out = channels_last_norm.forward(z, running_mean, running_var, momentum, eps,
+                                                           float(weight), before)
+        else:
+            xhat, invstd = _batch_norm(z, running_mean, running_var, momentum, eps)
+            out = weight * xhat if before is None else torch.addcmul(before, weight, xhat)
         ctx.save_for_backward(weight, xhat, invstd)
         ctx.eps = eps
         ctx.set_materialize_grads(False)
-        return weight * xhat, xhat, invstd
+        return out, xhat, invstd
 
     @staticmethod
     def backward(ctx, grad_out, grad_xhat, grad_invstd):
         weight, xhat, invstd = ctx.saved_tensors
+        grad_before = grad_out if ctx.needs_input_grad[6] else None
         if not torch.is_grad_enabled() and grad_xhat is None and grad_invstd is None:
-            return _fast_backward(ctx, grad_out, weight, xhat, invstd)
+            return (*_fast_backward(ctx, grad_out, weight, xhat, invstd), grad_before)
         upstream = weight * grad_out if grad_out is not None else torch.zeros_like(xhat)
         if grad_xhat is not None:
             upstream = upstream + grad_xhat
         grad_z = _differentiable_grad_z(upstream, xhat, invstd, grad_invstd)
         grad_w = (grad_out * xhat).sum() if grad_out is not None and ctx.needs_input_grad[1] else None
-        return grad_z, grad_w, None, None, None, None
+        return grad_z, grad_w, None, None, None, None, grad_before
 
 
 def _batch_norm(z: torch.Tensor, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
                 momentum: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(x̂, invstd) of a training-mode batch norm without affine parameters, updating the running statistics."""
     if channels_last_norm.usable(z):
-        return channels_last_norm.forward(z, running_mean, running_var, momentum, eps)
+        return channels_last_norm.forward(z, running_mean, running_var, momentum, eps)[:2]
     xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
     return xhat, invstd
 
@@ -157,12 +163,14 @@ def track_running_stats(norm: nn.Module, z: torch.Tensor) -> None:
             torch.batch_norm_update_stats(z, norm.running_mean, norm.running_var, momentum)
 
 
-def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module) -> torch.Tensor:
-    """``weight * norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`)."""
+def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module,
+                        before: torch.Tensor | None = None) -> torch.Tensor:
+    """``weight * norm(z)`` for a training-mode BatchNorm without affine parameters (see :func:`fusable`); with
+    ``before`` (a mixed op's sum so far), ``before + weight * norm(z)``, in the same pass."""
     _check_batch(z, norm)
     momentum = _count_batch(norm)
     running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
-    return _WeightedBatchNorm.apply(z, weight, *running, momentum, norm.eps)[0]
+    return _WeightedBatchNorm.apply(z, weight, *running, momentum, norm.eps, before)[0]
 
 
 class _KeepsOutput:
