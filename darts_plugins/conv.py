@@ -32,14 +32,17 @@ def layer(kind: str, ndim: int) -> type[nn.Module]:
 
 
 class ReLUConvBN(nn.Sequential):
-    """ReLU, convolution, BatchNorm: DARTS' preprocessing and its plain convolution primitive."""
+    """ReLU, convolution, BatchNorm: DARTS' preprocessing and its plain convolution primitive.
+
+    The BatchNorm keeps its output for backward (:class:`LeanBatchNorm2d` and its kin, without affine
+    parameters as in a search): the tensor that the cell's edges keep too."""
 
     def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  affine: bool = True) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
             layer("Conv", ndim)(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            layer("BatchNorm", ndim)(c_out, affine=affine),
+            LEAN_BATCH_NORMS[ndim - 1](c_out, affine=affine),
         )
 
 
