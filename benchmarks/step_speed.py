@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import importlib.metadata
 import platform
 import resource
 import statistics
@@ -225,13 +226,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{row['config']:<13}{row['step']:<11}{row['seconds']:>9.3f}{ratio:>9}{row['peak_rss_gib']:>10.2f}"
               f"{memory:>9}{here:>22}{reference:>17}")
     machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-               "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__,
+               "numba": _version("numba")}
     partial = f"{args.out}.partial"
     with open(partial, "w", encoding="utf-8") as handle:
         json.dump({"machine": machine, "command": sys.argv, "rows": rows}, handle, indent=2)
     os.replace(partial, args.out)
     print(f"\nfigures: {args.out}")
     return rows
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 if __name__ == "__main__":
