@@ -20,9 +20,9 @@ The ``ref-plain``, ``ref-first`` and ``ref-second`` steps run the published DART
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
-import importlib.metadata
 import platform
 import resource
 import statistics
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{row['config']:<13}{row['step']:<11}{row['seconds']:>9.3f}{ratio:>9}{row['peak_rss_gib']:>10.2f}"
               f"{memory:>9}{here:>22}{reference:>17}")
     machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__,
+               "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": _version("torch"),
                "numba": _version("numba")}
     partial = f"{args.out}.partial"
     with open(partial, "w", encoding="utf-8") as handle:
