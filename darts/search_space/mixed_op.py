@@ -126,18 +126,16 @@ class MixedOp(nn.Module):
             parts = self._parts[index]
             y = share("relu", lambda: torch.relu(x)) if parts.relu else x
             if self._share_keys[index] is not None:
-                y = weight * self._shared_output(parts, self._share_keys[index], y, share)
+                y = self._shared_output(parts, self._share_keys[index], y, share)
             else:
                 if parts.body is not None:
                     y = parts.body(y)
-                if parts.norm is None:
-                    y = weight * y
-                elif parts.norm.training:  # the sum so far and this term in one pass
+                if parts.norm is not None and parts.norm.training:  # the sum so far and this term in one pass
                     out = weighted_batch_norm(y, weight, parts.norm, before=out)
                     continue
-                else:
-                    y = weight * parts.norm(y)
-            out = y if out is None else out + y
+                if parts.norm is not None:
+                    y = parts.norm(y)
+            out = weight * y if out is None else torch.addcmul(out, weight, y)  # one op for the term and sum
         if out is None:  # every primitive is 'none'
             out = weights[0] * self.ops[0](x)
         return out
