@@ -7,10 +7,13 @@ primitive. Both gradients can be written with the output x̂ alone,
 
     d/dz  = w · invstd · (g - mean(g) - x̂ · mean(g · x̂)),      d/dw = sum(g · x̂),
 
-so this node keeps x̂ and the per-channel invstd only. The forward pass is torch's batch norm (same numbers,
-running statistics updated the same way). The backward pass is torch's batch-norm backward kernel fed with
-x̂; under ``create_graph`` (the exact second-order step) it is written with differentiable operations on x̂
-and invstd, which are outputs of the node, so double backward is exact too.
+so this node keeps x̂ and the per-channel invstd only. Given the mixed op's sum so far, it returns that sum
+plus ``weight * x̂`` (d/d sum = g). The forward pass is torch's batch norm (same numbers, running statistics
+updated the same way), or on channels-last CPU tensors on one thread the kernels of
+:mod:`darts.search_space.channels_last_norm`, which also add the weighted term in the same pass. The
+backward pass is torch's batch-norm backward kernel (or that module's) fed with x̂; under ``create_graph``
+(the exact second-order step) it is written with differentiable operations on x̂ and invstd, which are
+outputs of the node, so double backward is exact too.
 """
 
 from __future__ import annotations
