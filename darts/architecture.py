@@ -9,10 +9,11 @@ and the mixed second derivative by a central finite difference at w +- eps v, ep
 (radius 0.01 in the paper). ``exact`` computes that product by double backward instead, for users and as
 the test oracle.
 
-Every pass is functional (:class:`darts.functional.Substitution`, ``torch.func.functional_call``'s effect at
-less cost): no model is copied, the network's weights are never written, and each pass runs on copies of
-the buffers, so BatchNorm running statistics and any other buffer are left exactly as they were. All passes over the same batch share one random stream (same dropout
-masks), so the finite difference compares like with like.
+Every pass is functional (:class:`darts.functional.Substitution`: what ``torch.func.functional_call`` does,
+at less cost): no model is copied, the network's weights are never written, and each pass runs on copies
+of the buffers, so BatchNorm running statistics and any other buffer are left exactly as they were. All
+passes over the same batch share one random stream (same dropout masks), so the finite difference
+compares like with like.
 """
 
 from __future__ import annotations
