@@ -106,7 +106,7 @@ class Architecture:
         if leaked:
             raise ValueError("the weight optimiser holds architecture parameters (alphas); build it from "
                              "network.parameters(), which excludes them")
-        self.weight_names, self.weights = zip(*[(n, p) for n, p in network.named_parameters() if p.requires_grad])
+        self.weights = tuple(p for p in network.parameters() if p.requires_grad)
         self._substitute = Substitution(network, self.weights)
         self.optimizer = optimizer or torch.optim.Adam(self.alphas, lr=lr, betas=betas, weight_decay=weight_decay)
         weight_ids = {id(w) for w in self.weights}

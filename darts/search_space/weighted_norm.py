@@ -36,12 +36,7 @@ class _WeightedBatchNorm(torch.autograd.Function):
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
     def forward(ctx, z, weight, running_mean, running_var, momentum, eps, before):
-        if channels_last_norm.usable(z):  # the product (and sum) in the normalising pass
-            xhat, invstd, out = channels_last_norm.forward(z, running_mean, running_var, momentum, eps,
-                                                           float(weight), before)
-        else:
-            xhat, invstd = _batch_norm(z, running_mean, running_var, momentum, eps)
-            out = weight * xhat if before is None else torch.addcmul(before, weight, xhat)
+        xhat, invstd, out = _batch_norm(z, running_mean, running_var, momentum, eps, weight, before)
         ctx.save_for_backward(weight, xhat, invstd)
         ctx.eps = eps
         ctx.set_materialize_grads(False)
@@ -62,12 +57,17 @@ class _WeightedBatchNorm(torch.autograd.Function):
 
 
 def _batch_norm(z: torch.Tensor, running_mean: torch.Tensor | None, running_var: torch.Tensor | None,
-                momentum: float, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x̂, invstd) of a training-mode batch norm without affine parameters, updating the running statistics."""
+                momentum: float, eps: float, weight: torch.Tensor | None = None,
+                before: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(x̂, invstd, ``before + weight * x̂`` or None without a weight) of a training-mode batch norm without affine
+    parameters, updating the running statistics; the kernels compute the sum in the normalising pass."""
     if channels_last_norm.usable(z):
-        return channels_last_norm.forward(z, running_mean, running_var, momentum, eps)[:2]
+        return channels_last_norm.forward(z, running_mean, running_var, momentum, eps,
+                                          None if weight is None else float(weight), before)
     xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
-    return xhat, invstd
+    if weight is None:
+        return xhat, invstd, None
+    return xhat, invstd, weight * xhat if before is None else torch.addcmul(before, weight, xhat)
 
 
 def _differentiable_grad_z(upstream: torch.Tensor, xhat: torch.Tensor, invstd: torch.Tensor,
@@ -111,7 +111,7 @@ class _Normalize(torch.autograd.Function):
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
     def forward(ctx, z, running_mean, running_var, momentum, eps):
-        xhat, invstd = _batch_norm(z, running_mean, running_var, momentum, eps)
+        xhat, invstd, _ = _batch_norm(z, running_mean, running_var, momentum, eps)
         ctx.save_for_backward(xhat, invstd)
         ctx.eps = eps
         ctx.set_materialize_grads(False)
