@@ -20,6 +20,7 @@ from darts.hookspecs import hookimpl
 from darts.search_space.weighted_norm import LEAN_BATCH_NORMS
 from darts_plugins.common import Zero
 from darts_plugins.depthwise import SeparableConv
+from darts_plugins.pointwise import PointwiseConv, pointwise_conv
 from darts_plugins.pooling import MaxPool
 
 DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
@@ -35,13 +36,16 @@ class ReLUConvBN(nn.Sequential):
     """ReLU, convolution, BatchNorm: DARTS' preprocessing and its plain convolution primitive.
 
     The BatchNorm keeps its output for backward (:class:`LeanBatchNorm2d` and its kin, without affine
-    parameters as in a search): the tensor that the cell's edges keep too."""
+    parameters as in a search): the tensor that the cell's edges keep too. A 1-wide convolution is a
+    :class:`PointwiseConv` (a matrix product for sequences)."""
 
     def __init__(self, ndim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: int,
                  affine: bool = True) -> None:
+        pointwise = kernel == 1 and stride == 1 and padding == 0
         super().__init__(
             nn.ReLU(inplace=False),
-            layer("Conv", ndim)(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
+            PointwiseConv(ndim, c_in, c_out) if pointwise
+            else layer("Conv", ndim)(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
             LEAN_BATCH_NORMS[ndim - 1](c_out, affine=affine),
         )
 
@@ -93,10 +97,9 @@ class _ShiftedConvs(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = (torch.channels_last if self.ndim == 2 and x.is_contiguous(memory_format=torch.channels_last)
                   else torch.contiguous_format)
-        conv = (F.conv1d, F.conv2d, F.conv3d)[self.ndim - 1]
         even, odd = (x[(slice(None), slice(None), *[slice(start, None, 2)] * self.ndim)].contiguous(
             memory_format=layout) for start in (0, 1))
-        first, second = conv(even, self.conv_1.weight), conv(odd, self.conv_2.weight)  # 1-wide: stride 1
+        first, second = pointwise_conv(even, self.conv_1.weight), pointwise_conv(odd, self.conv_2.weight)  # stride 1
         pads = [p for a, b in zip(reversed(first.shape[2:]), reversed(odd.shape[2:])) for p in (0, a - b)]
         return torch.cat([first, F.pad(second, pads)], dim=1)
 

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darts_plugins.pointwise import matmul_conv1d, matmul_conv1d_backward
 
 #: the widest kernel (along the last dimension) that oneDNN's depthwise weight-gradient kernel takes
 FAST_WIDTH = 3
@@ -210,25 +211,23 @@ class _SeparableConv(torch.autograd.Function):
     def forward(ctx, x, depthwise, pointwise, stride, padding, dilation, relu):
         ctx.save_for_backward(x, depthwise, pointwise)
         ctx.options = stride, padding, dilation, relu
-        conv, y = _conv(x.dim() - 2), torch.relu(x) if relu else x
-        return conv(conv(y, depthwise, None, stride, padding, dilation, x.shape[1]), pointwise)
+        y = torch.relu(x) if relu else x
+        return _pointwise(_conv(x.dim() - 2)(y, depthwise, None, stride, padding, dilation, x.shape[1]), pointwise)
 
     @staticmethod
     def backward(ctx, grad):
         x, depthwise, pointwise = ctx.saved_tensors
         stride, padding, dilation, relu = ctx.options
         want_x, want_depthwise, want_pointwise = ctx.needs_input_grad[:3]
-        conv, ndim = _conv(x.dim() - 2), x.dim() - 2
+        conv = _conv(x.dim() - 2)
         y = torch.relu(x) if relu and (want_depthwise or want_pointwise) else x  # what the convolutions read
         grad_x = grad_depthwise = grad_pointwise = grad_middle = None
         want_middle = want_x or want_depthwise
         if want_pointwise:  # the depthwise output again, for the pointwise weight gradient
             middle = conv(y, depthwise, None, stride, padding, dilation, x.shape[1])
-            grad_middle, grad_pointwise = torch.ops.aten.convolution_backward(
-                grad, middle, pointwise, None, [1] * ndim, [0] * ndim, [1] * ndim, False, [0] * ndim, 1,
-                [want_middle, True, False])[:2]
+            grad_middle, grad_pointwise = _pointwise_backward(grad, middle, pointwise, want_middle)
         elif want_middle:
-            grad_middle = _conv_transpose(ndim)(grad, pointwise)
+            grad_middle = _pointwise_backward(grad, None, pointwise, True, want_weight=False)[0]
         if want_x:
             grad_x = input_gradient(grad_middle, y, depthwise, stride, padding, dilation)
             if relu:
@@ -236,6 +235,23 @@ class _SeparableConv(torch.autograd.Function):
         if want_depthwise:
             grad_depthwise = weight_gradient(grad_middle, y, depthwise, stride, padding, dilation)
         return grad_x, grad_depthwise, grad_pointwise, None, None, None, None
+
+
+def _pointwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A 1-wide convolution: a matrix product for sequences (:mod:`darts_plugins.pointwise`)."""
+    return matmul_conv1d(x, weight) if x.dim() == 3 else _conv(x.dim() - 2)(x, weight)
+
+
+def _pointwise_backward(grad: torch.Tensor, x: torch.Tensor | None, weight: torch.Tensor, want_input: bool,
+                        want_weight: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The gradients of :func:`_pointwise`'s input and weight (``x`` is read for the weight's only)."""
+    if grad.dim() == 3:
+        return matmul_conv1d_backward(grad, x, weight, want_input, want_weight)
+    if not want_weight:
+        return _conv_transpose(grad.dim() - 2)(grad, weight), None
+    ndim = grad.dim() - 2
+    return torch.ops.aten.convolution_backward(grad, x, weight, None, [1] * ndim, [0] * ndim, [1] * ndim, False,
+                                               [0] * ndim, 1, [want_input, True, False])[:2]
 
 
 def separable_conv(x: torch.Tensor, depthwise: torch.Tensor, pointwise: torch.Tensor, stride: int = 1,
