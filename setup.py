@@ -18,7 +18,7 @@ setup(
         "torch>=2.1",
         "pluggy>=1.3",
         "numpy>=1.24",
-        # compiles the channels-last batch-norm kernels (darts/search_space/channels_last_norm.py)
+        # compiles the batch-norm kernels (darts/search_space/batch_norm_kernels.py)
         "numba>=0.59",
         "pandas>=2.0",
         "scikit-learn>=1.3",

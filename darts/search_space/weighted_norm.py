@@ -9,8 +9,8 @@ primitive. Both gradients can be written with the output x̂ alone,
 
 so this node keeps x̂ and the per-channel invstd only. Given the mixed op's sum so far, it returns that sum
 plus ``weight * x̂`` (d/d sum = g). The forward pass is torch's batch norm (same numbers, running statistics
-updated the same way), or on channels-last CPU tensors on one thread the kernels of
-:mod:`darts.search_space.channels_last_norm`, which also add the weighted term in the same pass. The
+updated the same way), or on float32 CPU tensors on one thread (channels-last images, sequences) the kernels of
+:mod:`darts.search_space.batch_norm_kernels`, which also add the weighted term in the same pass. The
 backward pass is torch's batch-norm backward kernel (or that module's) fed with x̂; under ``create_graph``
 (the exact second-order step) it is written with differentiable operations on x̂ and invstd, which are
 outputs of the node, so double backward is exact too.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from darts.search_space import channels_last_norm
+from darts.search_space import batch_norm_kernels
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -61,8 +61,8 @@ def _batch_norm(z: torch.Tensor, running_mean: torch.Tensor | None, running_var:
                 before: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(x̂, invstd, ``before + weight * x̂`` or None without a weight) of a training-mode batch norm without affine
     parameters, updating the running statistics; the kernels compute the sum in the normalising pass."""
-    if channels_last_norm.usable(z):
-        return channels_last_norm.forward(z, running_mean, running_var, momentum, eps,
+    if batch_norm_kernels.usable(z):
+        return batch_norm_kernels.forward(z, running_mean, running_var, momentum, eps,
                                           None if weight is None else float(weight), before)
     xhat, _, invstd = torch.native_batch_norm(z, None, None, running_mean, running_var, True, momentum, eps)
     if weight is None:
@@ -95,9 +95,9 @@ def _fast_backward(ctx, grad_out, weight, xhat, invstd):
 def _kernel_backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor, eps: float, want_input: bool,
                      want_scale: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """torch's batch-norm backward kernel on x̂ (mean 0, invstd 1) with ``scale`` as the per-channel weight
-    (:mod:`darts.search_space.channels_last_norm`'s where it applies)."""
-    if channels_last_norm.usable(xhat):
-        return channels_last_norm.backward(grad, xhat, scale, want_input)
+    (:mod:`darts.search_space.batch_norm_kernels`'s where it applies)."""
+    if batch_norm_kernels.usable(xhat):
+        return batch_norm_kernels.backward(grad, xhat, scale, want_input)
     channels = xhat.shape[1]
     grad_z, grad_scale, _ = torch.ops.aten.native_batch_norm_backward(
         grad, xhat, scale, None, None, xhat.new_zeros(channels), xhat.new_ones(channels), True, eps,

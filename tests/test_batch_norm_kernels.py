@@ -1,4 +1,5 @@
-"""The numba batch-norm kernels for channels-innermost tensors against torch's batch norm in float64."""
+"""The numba batch-norm kernels for channels-innermost and contiguous tensors against torch's batch norm in
+float64."""
 
 from __future__ import annotations
 
@@ -8,35 +9,41 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from darts import SearchNetwork
-from darts.search_space import channels_last_norm
+from darts.search_space import batch_norm_kernels
 from darts.search_space.weighted_norm import LeanBatchNorm2d, weighted_batch_norm
 
 pytest.importorskip("numba")
 
 
-def channels_innermost(shape: tuple[int, ...], scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    """A float64 tensor of ``shape`` (batch, channels, ...) with the channels innermost in memory."""
+def channels_innermost(shape: tuple[int, ...], scale: float = 1.0, shift: float = 0.0,
+                       innermost: bool = True) -> torch.Tensor:
+    """A float64 tensor of ``shape`` (batch, channels, ...) with the channels innermost in memory (else
+    contiguous: outermost)."""
+    if not innermost:
+        return torch.randn(shape, dtype=torch.float64) * scale + shift
     values = torch.randn(shape[0], *shape[2:], shape[1], dtype=torch.float64) * scale + shift
     return values.movedim(-1, 1)
 
 
 # (shape, scale, shift): every rank; channels dividing the kernels' 256-wide rows, not dividing them and wider;
-# lengths leaving a partial row; a mean 10^4 times the deviation (the variance is accumulated around a shift)
-CASES = [((37, 5), 1, 0), ((6, 16, 13), 2, 1), ((32, 8, 32, 32), 1, 0), ((5, 24, 7, 7), 3, -2),
+# lengths leaving a partial row; as many values per sample as a channels-outermost row holds (MAX_LANES);
+# a mean 10^4 times the deviation (the variance is accumulated around a shift)
+CASES = [((37, 5), 1, 0), ((6, 16, 13), 2, 1), ((32, 8, 16, 32), 1, 0), ((5, 24, 7, 7), 3, -2),
          ((4, 3, 5, 3), 1, 0), ((2, 300, 3, 2), 1, 0), ((3, 4, 3, 4, 5), 1, 0), ((16, 16, 8, 8), 0.01, 100.0)]
 
 
 @pytest.mark.parametrize("shape, scale, shift", CASES)
 @pytest.mark.parametrize("track", [True, False])
-def test_the_forward_kernel_is_torchs_batch_norm(shape, scale, shift, track):
+@pytest.mark.parametrize("innermost", [True, False])
+def test_the_forward_kernel_is_torchs_batch_norm(shape, scale, shift, track, innermost):
     torch.manual_seed(0)
-    z = channels_innermost(shape, scale, shift)
+    z = channels_innermost(shape, scale, shift, innermost)
     channels = shape[1]
     mean64, var64 = torch.rand(channels, dtype=torch.float64), torch.rand(channels, dtype=torch.float64) + 0.5
     mean32, var32 = mean64.float(), var64.float()
-    assert channels_last_norm.usable(z.float())
-    before = channels_innermost(shape)
-    xhat, invstd, weighted = channels_last_norm.forward(
+    assert batch_norm_kernels.usable(z.float())
+    before = channels_innermost(shape, innermost=innermost)
+    xhat, invstd, weighted = batch_norm_kernels.forward(
         z.float(), mean32 if track else None, var32 if track else None, 0.3, 1e-5, 0.7, before.float())
     # the reference normalises the float32 input, in float64
     ref, _, ref_invstd = torch.native_batch_norm(z.float().double(), None, None, mean64, var64, True, 0.3, 1e-5)
@@ -52,17 +59,18 @@ def test_the_forward_kernel_is_torchs_batch_norm(shape, scale, shift, track):
 
 @pytest.mark.parametrize("shape, scale, shift", CASES)
 @pytest.mark.parametrize("want_input", [True, False])
-def test_the_backward_kernel_is_autograd_through_an_affine_batch_norm(shape, scale, shift, want_input):
+@pytest.mark.parametrize("innermost", [True, False])
+def test_the_backward_kernel_is_autograd_through_an_affine_batch_norm(shape, scale, shift, want_input, innermost):
     torch.manual_seed(1)
     channels = shape[1]
-    z = channels_innermost(shape, scale, shift).float().double().requires_grad_()  # float32's values
+    z = channels_innermost(shape, scale, shift, innermost).float().double().requires_grad_()  # float32's values
     weight = torch.rand(channels, dtype=torch.float64, requires_grad=True)
     out = F.batch_norm(z, None, None, weight, None, training=True, eps=1e-5)
     grad = torch.randn_like(out)
     grad_z, grad_weight = torch.autograd.grad(out, (z, weight), grad)
-    xhat, invstd, weighted = channels_last_norm.forward(z.detach().float(), None, None, 0.1, 1e-5)
+    xhat, invstd, weighted = batch_norm_kernels.forward(z.detach().float(), None, None, 0.1, 1e-5)
     assert weighted is None
-    ours_z, ours_weight = channels_last_norm.backward(grad.float(), xhat, weight.detach().float() * invstd, want_input)
+    ours_z, ours_weight = batch_norm_kernels.backward(grad.float(), xhat, weight.detach().float() * invstd, want_input)
     torch.testing.assert_close(ours_weight.double(), grad_weight, rtol=1e-4, atol=1e-4)
     if want_input:
         assert ours_z.stride() == z.stride()
@@ -74,41 +82,45 @@ def test_the_backward_kernel_is_autograd_through_an_affine_batch_norm(shape, sca
 def test_the_backward_kernel_takes_a_gradient_in_another_layout():
     torch.manual_seed(2)
     z = channels_innermost((4, 8, 6, 6)).float()
-    xhat, invstd, _ = channels_last_norm.forward(z, None, None, 0.1, 1e-5)
+    xhat, invstd, _ = batch_norm_kernels.forward(z, None, None, 0.1, 1e-5)
     grad = torch.randn(4, 8, 6, 6)  # contiguous: channels outermost
-    expected = channels_last_norm.backward(grad.contiguous(memory_format=torch.channels_last), xhat, invstd, True)
-    for ours, theirs in zip(channels_last_norm.backward(grad, xhat, invstd, True), expected):
+    expected = batch_norm_kernels.backward(grad.contiguous(memory_format=torch.channels_last), xhat, invstd, True)
+    for ours, theirs in zip(batch_norm_kernels.backward(grad, xhat, invstd, True), expected):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
 def test_the_weighted_sum_takes_a_weight_alone_or_a_term_in_another_layout_and_refuses_a_wrong_one():
     torch.manual_seed(5)
     z = channels_innermost((4, 8, 6, 6)).float()
-    xhat, _, weighted = channels_last_norm.forward(z, None, None, 0.1, 1e-5, 0.25)
+    xhat, _, weighted = batch_norm_kernels.forward(z, None, None, 0.1, 1e-5, 0.25)
     torch.testing.assert_close(weighted, 0.25 * xhat, rtol=0, atol=1e-7)
     before = torch.randn(4, 8, 6, 6)  # channels outermost
-    torch.testing.assert_close(channels_last_norm.forward(z, None, None, 0.1, 1e-5, 0.25, before)[2],
+    torch.testing.assert_close(batch_norm_kernels.forward(z, None, None, 0.1, 1e-5, 0.25, before)[2],
                                before + 0.25 * xhat, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match=r"before: a \[4, 8, 6, 6\] torch.float32 tensor"):
-        channels_last_norm.forward(z, None, None, 0.1, 1e-5, 0.25, before[:, :4])
+        batch_norm_kernels.forward(z, None, None, 0.1, 1e-5, 0.25, before[:, :4])
     with pytest.raises(ValueError, match="with a weight"):
-        channels_last_norm.forward(z, None, None, 0.1, 1e-5, None, before)
+        batch_norm_kernels.forward(z, None, None, 0.1, 1e-5, None, before)
 
 
-def test_the_kernels_apply_only_to_float32_channels_innermost_cpu_tensors_on_one_thread(monkeypatch):
+def test_the_kernels_apply_only_to_float32_channels_innermost_or_contiguous_cpu_tensors_on_one_thread(
+        monkeypatch):
     image = torch.randn(2, 3, 4, 5)
-    assert channels_last_norm.usable(image.contiguous(memory_format=torch.channels_last))
-    assert channels_last_norm.usable(torch.randn(6, 3))
-    assert not channels_last_norm.usable(image)  # channels outermost: torch's kernel is fast there
-    assert not channels_last_norm.usable(image.double().contiguous(memory_format=torch.channels_last))
-    assert not channels_last_norm.usable(image.contiguous(memory_format=torch.channels_last)[:, :, ::2])
+    assert batch_norm_kernels.usable(image.contiguous(memory_format=torch.channels_last))
+    assert batch_norm_kernels.usable(torch.randn(6, 3))
+    assert batch_norm_kernels.usable(image) and batch_norm_kernels.usable(torch.randn(64, 8, 128))
+    # channels outermost with more values per sample than a row holds: torch's kernel
+    assert not batch_norm_kernels.usable(torch.randn(2, 2, batch_norm_kernels.MAX_LANES // 2 + 1))
+    assert not batch_norm_kernels.usable(image.transpose(2, 3))  # neither layout
+    assert not batch_norm_kernels.usable(image.double().contiguous(memory_format=torch.channels_last))
+    assert not batch_norm_kernels.usable(image.contiguous(memory_format=torch.channels_last)[:, :, ::2])
     monkeypatch.setenv("DARTS_NUMBA_BATCH_NORM", "0")
-    assert not channels_last_norm.usable(torch.randn(6, 3))
+    assert not batch_norm_kernels.usable(torch.randn(6, 3))
     monkeypatch.delenv("DARTS_NUMBA_BATCH_NORM")
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        assert not channels_last_norm.usable(torch.randn(6, 3))
+        assert not batch_norm_kernels.usable(torch.randn(6, 3))
     finally:
         torch.set_num_threads(threads)
 
@@ -139,10 +151,12 @@ def test_the_fused_batch_norms_use_the_kernels_with_torchs_numbers():
         torch.testing.assert_close(ours.double(), theirs.double(), rtol=1e-5, atol=1e-6)
 
 
-def test_a_channels_last_search_step_calls_no_torch_batch_norm_kernel_in_the_cells():
+@pytest.mark.parametrize("family, size", [("conv2d", (8, 8)), ("conv1d", (16,))])
+def test_a_search_step_calls_no_torch_batch_norm_kernel_in_the_cells(family, size):
+    """Channels-last images and contiguous sequences alike."""
     torch.manual_seed(4)
-    network = SearchNetwork("conv2d", 3, 4, 10, layers=2, nodes=2)
-    x = torch.randn(4, 3, 8, 8)
+    network = SearchNetwork(family, 3, 4, 10, layers=2, nodes=2)
+    x = torch.randn(4, 3, *size)
     with _CountBatchNorms() as counted:
         F.cross_entropy(network(x), torch.randint(0, 10, (4,))).backward()
     # only the stem's BatchNorm (affine) is torch's: its forward and backward pass; the preprocessing's and
