@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from darts_plugins import depthwise_kernels
 from darts_plugins.depthwise import (DepthwiseConv, SeparableConv, _DepthwiseConv, input_gradient, separable_conv,
                                      weight_gradient)
 from tests.test_lean_ops import saved_bytes
@@ -108,9 +109,11 @@ class _WeightGradientShapes(TorchDispatchMode):
     (2, 5, 1, 16, [(5, 3), (5, 2)]), (2, 7, 1, 16, [(7, 3), (7, 3), (7, 1)]), (2, 5, 2, 16, [(5, 3), (5, 2)]),
     (2, 5, 2, 8, [(5, 3), (5, 2)]), (2, 3, 2, 4, [(3, 3)]), (2, 3, 1, 16, [(3, 3)]), (1, 5, 1, 16, [(5, 1)]),
     (1, 7, 2, 16, [(7, 1)]), (1, 3, 1, 16, [(3,)])])
-def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, size, expected):
+def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, size, expected, monkeypatch):
     """What oneDNN's fast depthwise weight-gradient kernel needs: every kernel torch sees is undilated (after
-    space to batch), at most 3 wide in its last dimension, and no larger than its (padded) input."""
+    space to batch), at most 3 wide in its last dimension, and no larger than its (padded) input (the numba
+    kernels, which take float32 sequences first, switched off)."""
+    monkeypatch.setenv(depthwise_kernels.SWITCH, "0")
     x = torch.randn(2, 4, *[size] * ndim, requires_grad=True)
     module = DepthwiseConv(ndim, 4, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
     out = module(x)

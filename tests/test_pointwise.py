@@ -66,12 +66,16 @@ def test_sequences_call_no_convolution_kernel():
     assert "bmm.default" in ops.names
 
 
-def test_a_separable_convolution_of_sequences_takes_its_pointwise_half_as_a_product():
+@pytest.mark.parametrize("depthwise_kernels", ["1", "0"])
+def test_a_separable_convolution_of_sequences_takes_its_pointwise_half_as_a_product(depthwise_kernels, monkeypatch):
+    """And its depthwise half in numba's kernels (or, switched off, torch's convolution)."""
+    monkeypatch.setenv("DARTS_NUMBA_DEPTHWISE", depthwise_kernels)
     module = SeparableConv(1, 3, 4, 3, padding=1)
     x = torch.randn(2, 3, 9, requires_grad=True)
     with _Ops() as ops:
         module(x).sum().backward()
-    assert (4, 3, 1) not in ops.shapes and (3, 1, 3) in ops.shapes  # the depthwise half is a convolution
+    assert (4, 3, 1) not in ops.shapes
+    assert ((3, 1, 3) in ops.shapes) == (depthwise_kernels == "0")
 
 
 @pytest.mark.parametrize("ndim", [1, 2])

@@ -21,17 +21,13 @@ address (``data_ptr``), which costs less per call than numpy views.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
-try:
-    from numba import carray, njit, types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
-except ImportError:  # pragma: no cover - numba is a dependency; torch's kernels serve without it
-    njit = None
+from darts.compiled import compiled, enabled, floats
+
+#: the environment variable that switches the kernels off with ``0``
+SWITCH = "DARTS_NUMBA_BATCH_NORM"
 
 #: the most values per row of the kernels' view of a channels-innermost tensor
 ROW = 256
@@ -41,9 +37,8 @@ MAX_LANES = 1 << 12
 
 def usable(t: torch.Tensor) -> bool:
     """Whether :func:`forward` and :func:`backward` take ``t`` (else use torch's batch-norm kernels)."""
-    return (njit is not None and t.dtype == torch.float32 and t.device.type == "cpu" and t.dim() >= 2
-            and torch.get_num_threads() == 1 and _inner(t) is not None
-            and os.environ.get("DARTS_NUMBA_BATCH_NORM", "1") != "0")
+    return (t.dtype == torch.float32 and t.device.type == "cpu" and t.dim() >= 2 and enabled(SWITCH)
+            and _inner(t) is not None)
 
 
 def _inner(t: torch.Tensor) -> int | None:
@@ -51,6 +46,8 @@ def _inner(t: torch.Tensor) -> int | None:
     positions per channel with them outermost (contiguous, at most :data:`MAX_LANES` values per sample);
     None for other layouts."""
     shape, stride = t.shape, t.stride()
+    if t.numel() == 0:
+        return None
     expected = 1  # the stride of a dense layout, dimension by dimension from the innermost
     for dim in (1, *range(t.dim() - 1, 1, -1), 0):  # channels innermost: (batch, ..., channels) in memory
         if stride[dim] != expected and shape[dim] != 1:
@@ -58,7 +55,7 @@ def _inner(t: torch.Tensor) -> int | None:
         expected *= shape[dim]
     else:
         return 1
-    positions = expected = t.numel() // (shape[0] * shape[1]) if shape[0] * shape[1] else 0
+    positions = t.numel() // (shape[0] * shape[1])
     if positions * shape[1] > MAX_LANES or not t.is_contiguous():
         return None
     return positions
@@ -120,54 +117,28 @@ def backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor,
     return grad_z, sum_gx
 
 
-def _compiled(function, fastmath=True):
-    """``function`` compiled; fast math lets the sums over rows run in vector lanes (any order)."""
-    if njit is None:  # pragma: no cover
-        return function
-    options = dict(fastmath=fastmath, boundscheck=False, error_model="numpy", nogil=True)
-    try:  # compiled once (about 3 s), then loaded from numba's cache beside this file or in the user's
-        return njit(cache=True, **options)(function)
-    except RuntimeError:  # pragma: no cover - no writable cache directory: compiled in every process
-        return njit(**options)(function)
-
-
 def _compiled_in_order(function):
-    return _compiled(function, fastmath=False)
+    return compiled(function, fastmath=False)
 
 
-if njit is not None:
-    @intrinsic
-    def _pointer(typingctx, address):
-        """An integer address as a void pointer (numba's documented recipe for arrays at raw addresses)."""
-        def codegen(context, builder, signature, args):
-            return builder.inttoptr(args[0], cgutils.voidptr_t)
-        return types.voidptr(address), codegen
-
-
-@_compiled
-def _floats(address, size):  # pragma: no cover - compiled
-    """The ``size`` float32 values at ``address`` (a tensor's data_ptr), as an array."""
-    return carray(_pointer(address), size, np.float32)
-
-
-@_compiled
+@compiled
 def _lanes(channels, inner):  # pragma: no cover - compiled
     """The values per row: whole channel patterns, at least ``ROW`` long where the channels are innermost."""
     return channels * max(1, ROW // channels) if inner == 1 else channels * inner
 
 
-@_compiled
+@compiled
 def _channel(lane, inner, channels):  # pragma: no cover - compiled
     return (lane // inner) % channels
 
 
-@_compiled
+@compiled
 def _forward(z_at, out_at, n, channels, inner, eps, invstd_at, mean_at, var_at, momentum, weighted_at, before_at,
              weight):  # pragma: no cover
-    z, out, invstd = _floats(z_at, n), _floats(out_at, n), _floats(invstd_at, channels)
-    weighted, before = _floats(weighted_at, n if weighted_at else 0), _floats(before_at, n if before_at else 0)
+    z, out, invstd = floats(z_at, n), floats(out_at, n), floats(invstd_at, channels)
+    weighted, before = floats(weighted_at, n if weighted_at else 0), floats(before_at, n if before_at else 0)
     track = mean_at != 0
-    running_mean, running_var = _floats(mean_at, channels if track else 0), _floats(var_at, channels if track else 0)
+    running_mean, running_var = floats(mean_at, channels if track else 0), floats(var_at, channels if track else 0)
     lanes = _lanes(channels, inner)
     rows = n // lanes
     shift = np.empty(lanes, np.float32)  # each lane's channel's first value
@@ -235,12 +206,12 @@ def _normalise(z, out, shift, centred, invstd, channels, weighted, before, weigh
             weighted[i] = weight * out[i]
 
 
-@_compiled
+@compiled
 def _backward(grad_at, xhat_at, scale_at, out_at, n, channels, inner, sum_gx_at):  # pragma: no cover
-    grad, xhat, scale, sum_gx = _floats(grad_at, n), _floats(xhat_at, n), _floats(scale_at, channels), \
-        _floats(sum_gx_at, channels)
+    grad, xhat, scale, sum_gx = floats(grad_at, n), floats(xhat_at, n), floats(scale_at, channels), \
+        floats(sum_gx_at, channels)
     want_input = out_at != 0
-    out = _floats(out_at, n if want_input else 0)
+    out = floats(out_at, n if want_input else 0)
     lanes = _lanes(channels, inner)
     rows = n // lanes
     sg = np.zeros(lanes, np.float32)
