@@ -21,7 +21,7 @@ from darts.search_space.weighted_norm import LEAN_BATCH_NORMS
 from darts_plugins.common import Zero
 from darts_plugins.depthwise import SeparableConv
 from darts_plugins.pointwise import PointwiseConv, pointwise_conv
-from darts_plugins.pooling import MaxPool
+from darts_plugins.pooling import AvgPool, MaxPool
 
 DARTS_PRIMITIVES = ("none", "max_pool_3", "avg_pool_3", "skip_connect",
                     "sep_conv_3", "sep_conv_5", "dil_conv_3", "dil_conv_5")
@@ -133,7 +133,7 @@ def _pool(ndim: int, kind: str, channels: int, stride: int, affine: bool = True)
     if kind == "max":
         pool: nn.Module = MaxPool(ndim, 3, stride=stride, padding=1)
     else:
-        pool = layer("AvgPool", ndim)(3, stride=stride, padding=1, count_include_pad=False)
+        pool = AvgPool(ndim, 3, stride=stride, padding=1)
     if affine:
         return pool
     # during search DARTS follows each pooling with a BatchNorm, so that its scale matches the convs'

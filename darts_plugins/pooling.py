@@ -1,10 +1,14 @@
-"""Max pooling that keeps only its input for the backward pass.
+"""Max pooling that keeps only its input for the backward pass, and average pooling without the padding.
 
 torch's max pooling keeps its input and the int64 index of every maximum: twice the output's size more. The
 indices are cheap to find again from the input, which a search cell keeps anyway (the skip connection and
 the average pooling read the same state), so this module finds them again in the backward pass (in 1D it
-routes the gradient with masks). Values and gradients are torch's; the backward pass is written with
-differentiable operations, so double backward works.
+routes the gradient with masks, or with :mod:`darts_plugins.pooling_kernels`' numba kernel for float32
+sequences). Values and gradients are torch's; under double backward the backward pass is written with
+differentiable operations.
+
+Average pooling (padding not counted, as DARTS') of float32 sequences runs in the numba kernels too: torch's
+``avg_pool1d`` takes 0.6 ms forward and 0.5 ms backward on P3B5's batches, the kernels 40 to 90 us.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from darts_plugins import pooling_kernels
 
 _BACKWARD = {2: torch.ops.aten.max_pool2d_with_indices_backward, 3: torch.ops.aten.max_pool3d_with_indices_backward}
 _POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -47,6 +53,8 @@ class _MaxPool1d(_MaxPool):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         kernel, stride, padding = ctx.options
+        if not torch.is_grad_enabled() and pooling_kernels.usable(grad, x):
+            return pooling_kernels.max_pool_backward(grad, x, kernel, stride, padding), None, None, None
         with torch.no_grad():
             out = F.max_pool1d(x, kernel, stride, padding)
             padded = F.pad(x, (padding, padding), value=float("-inf"))
@@ -78,6 +86,50 @@ class MaxPool(nn.Module):
                              f"got shape {tuple(x.shape)}")
         function = _MaxPool1d if self.ndim == 1 else _MaxPool
         return function.apply(x, self.kernel, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"ndim={self.ndim}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+
+
+class _AvgPool1d(torch.autograd.Function):
+    """Average pooling of sequences, padding not counted: the numba kernels where they apply."""
+
+    # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        ctx.shape, ctx.options = x.shape, (kernel, stride, padding)  # keeps no tensor
+        if pooling_kernels.usable(x):
+            return pooling_kernels.avg_pool(x, kernel, stride, padding)
+        return F.avg_pool1d(x, kernel, stride, padding, count_include_pad=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        kernel, stride, padding = ctx.options
+        x = grad.new_empty(ctx.shape)  # its shape is what the gradient reads
+        if not torch.is_grad_enabled() and pooling_kernels.usable(grad):
+            return pooling_kernels.avg_pool_backward(grad, x, kernel, stride, padding), None, None, None
+        # torch's own (differentiable) gradient of avg_pool1d, which is a 2D pooling of one row
+        grad_x = torch.ops.aten.avg_pool2d_backward(grad.unsqueeze(-2), x.unsqueeze(-2), [1, kernel], [1, stride],
+                                                    [0, padding], False, False, None)
+        return grad_x.squeeze(-2), None, None, None
+
+
+class AvgPool(nn.Module):
+    """Average pooling over ``ndim`` (1 to 3) spatial dimensions, the padding not counted in the average."""
+
+    def __init__(self, ndim: int, kernel: int, stride: int = 1, padding: int = 0) -> None:
+        super().__init__()
+        if ndim not in (1, 2, 3):
+            raise ValueError(f"average pooling needs 1, 2 or 3 spatial dimensions, got {ndim}")
+        self.ndim, self.kernel, self.stride, self.padding = ndim, kernel, stride, padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != self.ndim + 2:
+            raise ValueError(f"{self.ndim}D average pooling needs (batch, channels, {self.ndim} spatial) inputs, "
+                             f"got shape {tuple(x.shape)}")
+        if self.ndim == 1:
+            return _AvgPool1d.apply(x, self.kernel, self.stride, self.padding)
+        return getattr(F, f"avg_pool{self.ndim}d")(x, self.kernel, self.stride, self.padding, count_include_pad=False)
 
     def extra_repr(self) -> str:
         return f"ndim={self.ndim}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"

@@ -45,9 +45,9 @@ def _split(op: nn.Module) -> _Parts:
 
 
 def _pure(module: nn.Module) -> bool:
-    from darts_plugins.pooling import MaxPool
+    from darts_plugins.pooling import AvgPool, MaxPool
 
-    return all(isinstance(m, PURE + (MaxPool, nn.Sequential)) and not list(m.parameters(recurse=False))
+    return all(isinstance(m, PURE + (AvgPool, MaxPool, nn.Sequential)) and not list(m.parameters(recurse=False))
                for m in module.modules())
 
 
