@@ -17,31 +17,27 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from step_speed import CONFIGS  # noqa: E402
+from step_speed import CONFIGS, build  # noqa: E402
 
 
 def measure(config: str, turns: int) -> dict:
     import torch
-    import torch.nn.functional as F
 
-    from darts import Architecture, SearchNetwork
+    from darts import Architecture
     from darts.allocator import keep_freed_memory_unless_disabled
 
     keep_freed_memory_unless_disabled()  # as the command line does
-    family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
     torch.manual_seed(0)
-    network = SearchNetwork(family, shape[0], channels, classes, layers=cells, nodes=nodes)
-    train = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
-    val = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
-    optimizer = torch.optim.SGD(network.parameters(), 0.025, momentum=0.9, weight_decay=3e-4)
-    architecture = Architecture(network, optimizer, F.cross_entropy, order="second")
+    network, loss_fn, train, val, lr = build(config)
+    optimizer = torch.optim.SGD(network.parameters(), lr, momentum=0.9, weight_decay=3e-4)
+    architecture = Architecture(network, optimizer, loss_fn, order="second")
 
     def step(second: bool) -> float:
         start = time.perf_counter()
         if second:
             architecture.step(train, val)
         optimizer.zero_grad()
-        F.cross_entropy(network(train[0]), train[1]).backward()
+        loss_fn(network(train[0]), train[1]).backward()
         optimizer.step()
         return time.perf_counter() - start
 
@@ -61,8 +57,7 @@ def measure(config: str, turns: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    cnn = [name for name, spec in CONFIGS.items() if spec[0] == "conv2d"]
-    parser.add_argument("--config", default="cnn-c8", choices=cnn, help="a CNN configuration of step_speed.py")
+    parser.add_argument("--config", default="cnn-c8", choices=list(CONFIGS), help="a configuration of step_speed.py")
     parser.add_argument("--turns", type=int, default=4, help="turns of plain, second order, plain (default 4)")
     args = parser.parse_args(argv)
     if args.turns < 1:

@@ -49,38 +49,16 @@ REFERENCE = {"plain": (3.2, 1.8), "first": (6.3, 1.9), "second": (12.8, 2.4)}
 def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
     """Build the supernet and its data, run the steps; in this process (called in a fresh one)."""
     import torch
-    import torch.nn.functional as F
 
-    from darts import Architecture, SearchNetwork
+    from darts import Architecture
     from darts.allocator import keep_freed_memory_unless_disabled
 
     kept = keep_freed_memory_unless_disabled()  # as the command line does, for every step (the published one too)
     torch.manual_seed(0)
-    family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
     if step in REFERENCE_STEPS:
         return {**measure_reference(config, step, repeats, warmup), "kept_freed_memory": kept}
     pc = step == "fast-pc"  # the fast mode with PC-DARTS' partial channels and edge normalisation
-    pc_options = {"partial_channels": PC_K if pc else 1, "edge_normalization": pc}
-    if family == "p3b5":
-        from darts.config import load_config
-        from darts.models import build_search_network
-        from darts.training import TaskLoss
-        from darts.workflows import load_data
-
-        settings = load_config("p3b5-quick")
-        data = load_data(settings)
-        network = build_search_network(settings.model.model_copy(update=pc_options), data)
-        loss_fn = TaskLoss(data.targets, data.multi_task)
-        loader = torch.utils.data.DataLoader(data.train, settings.search.batch_size)
-        batches = iter(loader)
-        train, val = next(batches), next(batches)
-        lr = settings.search.lr
-    else:
-        network = SearchNetwork(family, shape[0], channels, classes, layers=cells, nodes=nodes, **pc_options)
-        loss_fn = F.cross_entropy
-        train = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
-        val = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
-        lr = 0.025
+    network, loss_fn, train, val, lr = build(config, partial_channels=PC_K if pc else 1, edge_normalization=pc)
     optimizer = torch.optim.SGD(network.parameters(), lr, momentum=0.9, weight_decay=3e-4)
     fast = step in ("fast", "fast-pc")  # forward difference, the weight step reuses the virtual step's gradient
     architecture = Architecture(network, optimizer, loss_fn, order="second",
@@ -100,6 +78,33 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
         optimizer.step()
 
     return {**timed(config, step, one_step, repeats, warmup, baseline, network), "kept_freed_memory": kept}
+
+
+def build(config: str, **options):
+    """(supernet, loss function, training batch, validation batch, learning rate) of ``config``; ``options``
+    go to the supernet (partial channels, edge normalisation)."""
+    import torch
+    import torch.nn.functional as F
+
+    from darts import SearchNetwork
+
+    family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
+    if family == "p3b5":
+        from darts.config import load_config
+        from darts.models import build_search_network
+        from darts.training import TaskLoss
+        from darts.workflows import load_data
+
+        settings = load_config("p3b5-quick")
+        data = load_data(settings)
+        network = build_search_network(settings.model.model_copy(update=options), data)
+        loader = torch.utils.data.DataLoader(data.train, settings.search.batch_size)
+        batches = iter(loader)
+        return network, TaskLoss(data.targets, data.multi_task), next(batches), next(batches), settings.search.lr
+    network = SearchNetwork(family, shape[0], channels, classes, layers=cells, nodes=nodes, **options)
+    train = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
+    val = (torch.randn(batch, *shape), torch.randint(0, classes, (batch,)))
+    return network, F.cross_entropy, train, val, 0.025
 
 
 def measure_reference(config: str, step: str, repeats: int, warmup: int) -> dict:
