@@ -71,24 +71,35 @@ class _MaxPool1d(_MaxPool):
         return grad_padded[..., padding:padding + x.shape[-1]], None, None, None
 
 
-class MaxPool(nn.Module):
-    """Max pooling over ``ndim`` (1 to 3) spatial dimensions."""
+class _Pool(nn.Module):
+    """A pooling over ``ndim`` (1 to 3) spatial dimensions; ``kind`` names it in errors."""
+
+    kind = "pooling"
 
     def __init__(self, ndim: int, kernel: int, stride: int = 1, padding: int = 0) -> None:
         super().__init__()
         if ndim not in (1, 2, 3):
-            raise ValueError(f"max pooling needs 1, 2 or 3 spatial dimensions, got {ndim}")
+            raise ValueError(f"{self.kind} needs 1, 2 or 3 spatial dimensions, got {ndim}")
         self.ndim, self.kernel, self.stride, self.padding = ndim, kernel, stride, padding
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _check(self, x: torch.Tensor) -> None:
         if x.dim() != self.ndim + 2:
-            raise ValueError(f"{self.ndim}D max pooling needs (batch, channels, {self.ndim} spatial) inputs, "
+            raise ValueError(f"{self.ndim}D {self.kind} needs (batch, channels, {self.ndim} spatial) inputs, "
                              f"got shape {tuple(x.shape)}")
-        function = _MaxPool1d if self.ndim == 1 else _MaxPool
-        return function.apply(x, self.kernel, self.stride, self.padding)
 
     def extra_repr(self) -> str:
         return f"ndim={self.ndim}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool(_Pool):
+    """Max pooling over ``ndim`` (1 to 3) spatial dimensions."""
+
+    kind = "max pooling"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        function = _MaxPool1d if self.ndim == 1 else _MaxPool
+        return function.apply(x, self.kernel, self.stride, self.padding)
 
 
 class _AvgPool1d(torch.autograd.Function):
@@ -114,22 +125,13 @@ class _AvgPool1d(torch.autograd.Function):
         return grad_x.squeeze(-2), None, None, None
 
 
-class AvgPool(nn.Module):
+class AvgPool(_Pool):
     """Average pooling over ``ndim`` (1 to 3) spatial dimensions, the padding not counted in the average."""
 
-    def __init__(self, ndim: int, kernel: int, stride: int = 1, padding: int = 0) -> None:
-        super().__init__()
-        if ndim not in (1, 2, 3):
-            raise ValueError(f"average pooling needs 1, 2 or 3 spatial dimensions, got {ndim}")
-        self.ndim, self.kernel, self.stride, self.padding = ndim, kernel, stride, padding
+    kind = "average pooling"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != self.ndim + 2:
-            raise ValueError(f"{self.ndim}D average pooling needs (batch, channels, {self.ndim} spatial) inputs, "
-                             f"got shape {tuple(x.shape)}")
+        self._check(x)
         if self.ndim == 1:
             return _AvgPool1d.apply(x, self.kernel, self.stride, self.padding)
         return getattr(F, f"avg_pool{self.ndim}d")(x, self.kernel, self.stride, self.padding, count_include_pad=False)
-
-    def extra_repr(self) -> str:
-        return f"ndim={self.ndim}, kernel={self.kernel}, stride={self.stride}, padding={self.padding}"

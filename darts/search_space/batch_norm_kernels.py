@@ -133,6 +133,17 @@ def _channel(lane, inner, channels):  # pragma: no cover - compiled
 
 
 @compiled
+def _per_channel(a, b, inner, channels):  # pragma: no cover - compiled
+    """Two per-lane sums folded into per-channel sums (float64)."""
+    total_a, total_b = np.zeros(channels), np.zeros(channels)
+    for j in range(a.size):
+        c = _channel(j, inner, channels)
+        total_a[c] += a[j]
+        total_b[c] += b[j]
+    return total_a, total_b
+
+
+@compiled
 def _forward(z_at, out_at, n, channels, inner, eps, invstd_at, mean_at, var_at, momentum, weighted_at, before_at,
              weight):  # pragma: no cover
     z, out, invstd = floats(z_at, n), floats(out_at, n), floats(invstd_at, channels)
@@ -152,12 +163,7 @@ def _forward(z_at, out_at, n, channels, inner, eps, invstd_at, mean_at, var_at, 
             v = z[base + j] - shift[j]
             s[j] += v
             ss[j] += v * v
-    total = np.zeros(channels)
-    squares = np.zeros(channels)
-    for j in range(lanes):
-        c = _channel(j, inner, channels)
-        total[c] += s[j]
-        squares[c] += ss[j]
+    total, squares = _per_channel(s, ss, inner, channels)
     for i in range(rows * lanes, n):  # the last, partial row (channels innermost)
         c = i % channels
         v = z[i] - shift[c]
@@ -222,12 +228,7 @@ def _backward(grad_at, xhat_at, scale_at, out_at, n, channels, inner, sum_gx_at)
             g = grad[base + j]
             sg[j] += g
             sgx[j] += g * xhat[base + j]
-    total = np.zeros(channels)
-    total_x = np.zeros(channels)
-    for j in range(lanes):
-        c = _channel(j, inner, channels)
-        total[c] += sg[j]
-        total_x[c] += sgx[j]
+    total, total_x = _per_channel(sg, sgx, inner, channels)
     for i in range(rows * lanes, n):
         total[i % channels] += grad[i]
         total_x[i % channels] += grad[i] * xhat[i]
