@@ -26,7 +26,7 @@ wants no weight gradient (a finite-difference pass) does not compute it at all. 
 third less (610 against 400 MiB of saved activations on the ``cnn-c8`` supernet).
 
 Sequences (float32, CPU, one thread) take numba kernels instead (:mod:`darts_plugins.depthwise_kernels`),
-3 to 8 times faster than oneDNN's 1D convolutions on P3B5's batches, and the pointwise half is a matrix
+up to 8 times faster than oneDNN's 1D convolutions on P3B5's batches (least at length 32), and the pointwise half is a matrix
 product (:mod:`darts_plugins.pointwise`).
 
 Under double backward (the exact second-order architecture gradient) everything is computed with
