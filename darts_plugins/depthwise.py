@@ -26,8 +26,8 @@ wants no weight gradient (a finite-difference pass) does not compute it at all. 
 third less (610 against 400 MiB of saved activations on the ``cnn-c8`` supernet).
 
 Sequences (float32, CPU, one thread) take numba kernels instead (:mod:`darts_plugins.depthwise_kernels`),
-up to 8 times faster than oneDNN's 1D convolutions on P3B5's batches (least at length 32), and the pointwise half is a matrix
-product (:mod:`darts_plugins.pointwise`).
+up to 8 times faster than oneDNN's 1D convolutions on P3B5's batches (least at length 32), and the
+pointwise half is a matrix product (:mod:`darts_plugins.pointwise`).
 
 Under double backward (the exact second-order architecture gradient) everything is computed with
 differentiable torch operations, so it works through it.
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from darts_plugins import depthwise_kernels
-from darts_plugins.pointwise import matmul_conv1d, matmul_conv1d_backward
+from darts_plugins.pointwise import pointwise_product, pointwise_product_backward
 
 #: the widest kernel (along the last dimension) that oneDNN's depthwise weight-gradient kernel takes
 FAST_WIDTH = 3
@@ -234,7 +234,7 @@ class _SeparableConv(torch.autograd.Function):
         ctx.save_for_backward(x, depthwise, pointwise)
         ctx.options = stride, padding, dilation, relu
         y = torch.relu(x) if relu else x
-        return _pointwise(depthwise_conv(y, depthwise, stride, padding, dilation), pointwise)
+        return pointwise_product(depthwise_conv(y, depthwise, stride, padding, dilation), pointwise)
 
     @staticmethod
     def backward(ctx, grad):
@@ -246,9 +246,9 @@ class _SeparableConv(torch.autograd.Function):
         want_middle = want_x or want_depthwise
         if want_pointwise:  # the depthwise output again, for the pointwise weight gradient
             middle = depthwise_conv(y, depthwise, stride, padding, dilation)
-            grad_middle, grad_pointwise = _pointwise_backward(grad, middle, pointwise, want_middle)
+            grad_middle, grad_pointwise = pointwise_product_backward(grad, middle, pointwise, want_middle)
         elif want_middle:
-            grad_middle = _pointwise_backward(grad, None, pointwise, True, want_weight=False)[0]
+            grad_middle = pointwise_product_backward(grad, None, pointwise, True, want_weight=False)[0]
         if want_x:
             grad_x = input_gradient(grad_middle, y, depthwise, stride, padding, dilation)
             if relu:
@@ -256,23 +256,6 @@ class _SeparableConv(torch.autograd.Function):
         if want_depthwise:
             grad_depthwise = weight_gradient(grad_middle, y, depthwise, stride, padding, dilation)
         return grad_x, grad_depthwise, grad_pointwise, None, None, None, None
-
-
-def _pointwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """A 1-wide convolution: a matrix product for sequences (:mod:`darts_plugins.pointwise`)."""
-    return matmul_conv1d(x, weight) if x.dim() == 3 else _conv(x.dim() - 2)(x, weight)
-
-
-def _pointwise_backward(grad: torch.Tensor, x: torch.Tensor | None, weight: torch.Tensor, want_input: bool,
-                        want_weight: bool = True) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The gradients of :func:`_pointwise`'s input and weight (``x`` is read for the weight's only)."""
-    if grad.dim() == 3:
-        return matmul_conv1d_backward(grad, x, weight, want_input, want_weight)
-    if not want_weight:
-        return _conv_transpose(grad.dim() - 2)(grad, weight), None
-    ndim = grad.dim() - 2
-    return torch.ops.aten.convolution_backward(grad, x, weight, None, [1] * ndim, [0] * ndim, [1] * ndim, False,
-                                               [0] * ndim, 1, [want_input, True, False])[:2]
 
 
 def separable_conv(x: torch.Tensor, depthwise: torch.Tensor, pointwise: torch.Tensor, stride: int = 1,
