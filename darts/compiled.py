@@ -1,6 +1,7 @@
 """What darts' numba kernels share: compilation with a cache, tensors passed by address, when they apply.
 
-The kernels (:mod:`darts.search_space.batch_norm_kernels`, :mod:`darts_plugins.depthwise_kernels`) are
+The kernels (:mod:`darts.search_space.batch_norm_kernels`, :mod:`darts_plugins.depthwise_kernels`,
+:mod:`darts_plugins.pooling_kernels`) are
 single-threaded CPU code for float32 tensors. They apply when numba imports, torch runs on one thread, and
 their switch (an environment variable) is not ``0``; otherwise torch's kernels serve.
 """
@@ -34,6 +35,11 @@ def compiled(function, fastmath: bool = True):
         return njit(cache=True, **options)(function)
     except RuntimeError:  # pragma: no cover - no writable cache directory: compiled in every process
         return njit(**options)(function)
+
+
+def compiled_in_order(function):
+    """``function`` compiled without fast math: operations in the written order, NaN checks kept."""
+    return compiled(function, fastmath=False)
 
 
 if njit is not None:

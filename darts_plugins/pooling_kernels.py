@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from darts.compiled import compiled, enabled, floats
+from darts.compiled import compiled_in_order, enabled, floats
 from darts_plugins import depthwise_kernels
 
 #: the environment variable that switches the kernels off with ``0``
@@ -67,11 +67,7 @@ def max_pool_backward(grad: torch.Tensor, x: torch.Tensor, kernel: int, stride: 
     return out
 
 
-def _compiled_in_order(function):  # NaNs must not be compiled away (fast math assumes there are none)
-    return compiled(function, fastmath=False)
-
-
-@_compiled_in_order
+@compiled_in_order  # NaNs must not be compiled away (fast math assumes there are none)
 def _row_maxima(x, x_base, maxima, length, kernel, out_length, stride, padding):  # pragma: no cover - compiled
     """``maxima`` = the row's window maxima, a NaN taken as the maximum (as torch), one vectorised loop a tap."""
     for j in range(out_length):
@@ -85,7 +81,7 @@ def _row_maxima(x, x_base, maxima, length, kernel, out_length, stride, padding):
             maxima[out_at + j] = v if (v > m) | (v != v) else m
 
 
-@_compiled_in_order
+@compiled_in_order
 def _max_pool_backward(x_at, grad_at, grad_x_at, rows, length, kernel, out_length, stride,
                        padding):  # pragma: no cover - compiled
     """Adds the output's gradient into ``grad_x_at`` (zeros) at each window's first position equal to its

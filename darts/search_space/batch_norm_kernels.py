@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from darts.compiled import compiled, enabled, floats
+from darts.compiled import compiled, compiled_in_order, enabled, floats
 
 #: the environment variable that switches the kernels off with ``0``
 SWITCH = "DARTS_NUMBA_BATCH_NORM"
@@ -117,10 +117,6 @@ def backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor,
     return grad_z, sum_gx
 
 
-def _compiled_in_order(function):
-    return compiled(function, fastmath=False)
-
-
 @compiled
 def _lanes(channels, inner):  # pragma: no cover - compiled
     """The values per row: whole channel patterns, at least ``ROW`` long where the channels are innermost."""
@@ -186,7 +182,7 @@ def _forward(z_at, out_at, n, channels, inner, eps, invstd_at, mean_at, var_at, 
     _normalise(z, out, shift, centred_lane, invstd_lane, channels, weighted, before, weight)
 
 
-@_compiled_in_order
+@compiled_in_order
 def _normalise(z, out, shift, centred, invstd, channels, weighted, before, weight):  # pragma: no cover
     """``out = ((z - shift) - centred) * invstd``, in that order (fast math would subtract shift + centred),
     and ``weighted = before + weight * out`` where those are not empty."""
