@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from step_speed import CONFIGS, build  # noqa: E402
+from step_speed import CONFIGS, build, weight_step  # noqa: E402
 
 
 def measure(config: str, turns: int) -> dict:
@@ -36,9 +36,7 @@ def measure(config: str, turns: int) -> dict:
         start = time.perf_counter()
         if second:
             architecture.step(train, val)
-        optimizer.zero_grad()
-        loss_fn(network(train[0]), train[1]).backward()
-        optimizer.step()
+        weight_step(network, loss_fn, optimizer, train)
         return time.perf_counter() - start
 
     step(False), step(True)  # warm-up

@@ -68,16 +68,21 @@ def measure(config: str, step: str, repeats: int, warmup: int) -> dict:
     def one_step() -> None:
         if step != "plain":
             architecture.step(train, val, order="second" if fast else step)
-        optimizer.zero_grad()
-        if fast:
-            weights, grads, _, _ = architecture.train_gradient
-            for weight, grad in zip(weights, grads):
-                weight.grad = grad.clone()
-        else:
-            loss_fn(network(train[0]), train[1]).backward()
-        optimizer.step()
+        weight_step(network, loss_fn, optimizer, train, architecture.train_gradient if fast else None)
 
     return {**timed(config, step, one_step, repeats, warmup, baseline, network), "kept_freed_memory": kept}
+
+
+def weight_step(network, loss_fn, optimizer, batch, precomputed=None) -> None:
+    """The weight step as :class:`darts.training.Trainer` takes it: the gradient (``precomputed``: the
+    architecture's ``train_gradient``, or a backward pass), the optimiser's step, the gradient dropped."""
+    if precomputed is not None:
+        for weight, grad in zip(precomputed[0], precomputed[1]):
+            weight.grad = grad
+    else:
+        loss_fn(network(batch[0]), batch[1]).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 def build(config: str, **options):

@@ -27,6 +27,7 @@ from torch import nn
 
 from darts.distributed import all_reduce_mean
 from darts.functional import Substitution
+from darts.packing import packed
 
 Order = Literal["first", "second", "exact"]
 Batch = Sequence[Any]
@@ -147,6 +148,8 @@ class Architecture:
         wanted = weights + self.alphas if at_w else weights
         grads_at_w = _zeros_for_none(
             torch.autograd.grad(train_loss, wanted, allow_unused=True, create_graph=exact), wanted)
+        if not exact:  # kept through the next passes: in one allocation (darts.packing)
+            grads_at_w = packed(grads_at_w)
         train_loss = train.release(train_loss)
         train_grads, alpha_grads_at_w = grads_at_w[:len(weights)], grads_at_w[len(weights):]
         # distributed: every gradient below is the mean over the ranks, as one process with the global batch
@@ -155,13 +158,13 @@ class Architecture:
             self.train_gradient = (weights, mean_grads, train_loss, train.output)
         virtual, scales = self._virtual_step(weights, mean_grads)
         val_loss = self._loss(virtual, val)
-        grads = _zeros_for_none(torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True),
-                                virtual + self.alphas)
+        grads = packed(_zeros_for_none(torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True),
+                                       virtual + self.alphas))
         val_loss = val.release(val_loss)
         grads = all_reduce_mean(grads)
-        v_w, direct = grads[:len(virtual)], grads[len(virtual):]
+        direction, direct = grads[:len(virtual)], grads[len(virtual):]
         # the direction of the mixed term: v scaled per weight by xi * (weight of the gradient in w')
-        direction = torch._foreach_mul(list(v_w), scales)
+        torch._foreach_mul_(direction, scales)
         if exact:
             pairs = [(g, d) for g, d in zip(train_grads, direction) if g.requires_grad]
             mixed = torch.autograd.grad([g for g, _ in pairs], self.alphas, grad_outputs=[d for _, d in pairs],
@@ -209,7 +212,9 @@ class Architecture:
                 ws, gs = [weights[i] for i in indices], [grads[i] for i in indices]
                 xi = group["lr"] if self.xi is None else self.xi
                 steps, coefficient = self._descent_directions(ws, gs, [buffers[i] for i in indices], clip, group)
-                for index, v in zip(indices, torch._foreach_add(ws, steps, alpha=-xi)):
+                group_virtual = packed(ws)  # kept through the validation pass: in one allocation
+                torch._foreach_add_(group_virtual, steps, alpha=-xi)
+                for index, v in zip(indices, group_virtual):
                     virtual[index] = v.requires_grad_(True)
                     scales[index] = xi * coefficient * clip
         return virtual, scales
@@ -256,10 +261,12 @@ class Architecture:
             return [torch.zeros_like(a) for a in self.alphas]
         eps = self.radius / norm
         gradients = []
-        detached = [w.detach() for w in weights]
+        perturbed = packed(weights)  # one allocation, for both signs
         for sign in (1.0,) if at_w is not None else (1.0, -1.0):
             with torch.no_grad():
-                perturbed = torch._foreach_add(detached, list(direction), alpha=sign * eps)
+                if sign < 0:
+                    torch._foreach_copy_(perturbed, [w.detach() for w in weights])
+                torch._foreach_add_(perturbed, list(direction), alpha=sign * eps)
             loss = self._loss(perturbed, train)
             gradients.append(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True), self.alphas))
             loss = train.release(loss)

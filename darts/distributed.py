@@ -15,6 +15,8 @@ from typing import Any, Sequence
 import torch
 import torch.distributed as dist
 
+from darts.packing import unpacked
+
 
 def init_from_environment() -> bool:
     """Join the process group torchrun describes (gloo on CPU, NCCL with GPUs); False when not launched so."""
@@ -52,11 +54,7 @@ def all_reduce_mean(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     flat = torch.cat([t.detach().reshape(-1) for t in tensors])
     dist.all_reduce(flat)
     flat /= dist.get_world_size()
-    out, offset = [], 0
-    for t in tensors:
-        out.append(flat[offset:offset + t.numel()].view_as(t).to(t.dtype))
-        offset += t.numel()
-    return out
+    return [mean.to(t.dtype) for mean, t in zip(unpacked(flat, tensors), tensors)]
 
 
 def broadcast(value: Any) -> Any:

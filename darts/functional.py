@@ -16,6 +16,8 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
+from darts.packing import packed
+
 
 class Substitution:
     """Runs ``module`` with stand-ins for ``parameters`` (tensors of the module, in that order) and with
@@ -51,7 +53,7 @@ class Substitution:
         if stale:
             self._buffers = list(self.module.buffers())
             self._buffer_slots = self._slots("_buffers", self._buffers)
-        return list(torch._foreach_clone(self._buffers)) if self._buffers else []
+        return packed(self._buffers)
 
     @contextmanager
     def __call__(self, parameters: Sequence[torch.Tensor]) -> Iterator[None]:

@@ -279,6 +279,28 @@ def test_no_pass_keeps_its_graph_after_its_backward(order, options):
         assert all(t.grad_fn is None for t in architecture.train_gradient[2:])
 
 
+@pytest.mark.parametrize("difference", ["central", "forward"])
+def test_the_weights_of_the_later_passes_lie_in_one_allocation(difference):
+    """Weight-shaped tensors kept from one pass to the next, allocated one by one, would stay scattered over
+    the memory the passes free (darts.packing): the virtual and perturbed weights, and the buffers' copies
+    of every pass, are views of one allocation per dtype; the first pass runs on the weights themselves."""
+    problem = make_problem("conv2d", dtype=torch.float32)
+    network = problem.network
+    storages = []
+
+    def record(module, inputs):  # the stand-ins are in place during the forward pass
+        weights = {p.untyped_storage().data_ptr() for p in module.parameters()}
+        buffers = {(b.dtype, b.untyped_storage().data_ptr()) for b in module.buffers()}
+        storages.append((len(weights), len({dtype for dtype, _ in buffers}) == len(buffers)))
+
+    weights = list(network.parameters())
+    assert len(weights) > 10 and len({b.dtype for b in network.buffers()}) == 2  # float and int64 counters
+    network.register_forward_pre_hook(record)
+    Architecture(network, sgd(network), cross_entropy, difference=difference).step(problem.train, problem.val)
+    passes = 3 if difference == "forward" else 4
+    assert storages == [(len(weights), True)] + [(1, True)] * (passes - 1)
+
+
 @pytest.mark.parametrize("family", ["conv1d", "conv2d"])
 def test_alpha_only_passes_compute_no_weight_gradient(family):
     """The first-order pass and the finite-difference passes need grad_alpha only: no convolution in them

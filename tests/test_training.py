@@ -74,6 +74,24 @@ def test_a_batch_keeps_no_graph_once_its_backward_pass_is_done():
     assert len(checked) == 8 and all(checked) and all(ref() is None for ref in spent)
 
 
+def test_the_gradients_are_dropped_after_the_step_that_used_them():
+    """The next batch's alpha step should not find the last weight step's gradients scattered in its way;
+    ``after_step`` callbacks still see them."""
+
+    class Gradients(Callback):
+        def after_step(self, trainer):
+            seen.append(("after_step", all(p.grad is not None for p in trainer.model.parameters())))
+
+        def before_batch(self, trainer):
+            seen.append(("before_batch", any(p.grad is not None for p in trainer.model.parameters())))
+
+    seen = []
+    model, data = linear_problem(16)
+    Trainer(model, torch.optim.SGD(model.parameters(), 0.1), TaskLoss(LABEL, False), data, 4, 1,
+            callbacks=[Gradients()]).fit()
+    assert seen == [("before_batch", False), ("after_step", True)] * 4
+
+
 def test_cosine_schedule_steps_per_epoch_never_per_batch():
     model, data = linear_problem(64)
     optimizer = torch.optim.SGD(model.parameters(), 0.1)

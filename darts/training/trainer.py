@@ -4,7 +4,7 @@ One epoch::
 
     before_epoch
     for each batch:  before_batch -> forward, loss -> after_loss -> backward -> after_backward
-                     -> optimiser step -> after_step -> after_batch
+                     -> optimiser step -> after_step -> gradients dropped -> after_batch
     before_validate -> validation -> after_validate -> after_epoch
 
 wrapped in ``before_fit`` / ``after_fit``. A callback sees the trainer and may read or change its state
@@ -168,7 +168,7 @@ class Trainer:
                 weights, grads, self.loss, self.outputs = self.precomputed
                 self.precomputed = None
                 for weight, grad in zip(weights, grads):
-                    weight.grad = grad.clone()
+                    weight.grad = grad
                 self.call("after_loss")
             else:
                 self.outputs = call_model(self.forward_model, inputs)
@@ -181,6 +181,9 @@ class Trainer:
             self.call("after_backward")
             self.optimizer.step()
             self.call("after_step")
+            # dropped now, not at the next batch: kept through its architecture step, these hundreds of small
+            # tensors would stay scattered over the memory its passes free, and the heap would grow
+            self.optimizer.zero_grad(set_to_none=True)
             self.metrics.update(self.outputs, targets)
             self.global_step += 1
             self.call("after_batch")
