@@ -3,12 +3,12 @@
 torch's max pooling keeps its input and the int64 index of every maximum: twice the output's size more. The
 indices are cheap to find again from the input, which a search cell keeps anyway (the skip connection and
 the average pooling read the same state), so this module finds them again in the backward pass (in 1D it
-routes the gradient with masks, or with :mod:`darts_plugins.pooling_kernels`' numba kernel for float32
-sequences). Values and gradients are torch's; under double backward the backward pass is written with
-differentiable operations.
+routes the gradient with masks). Values and gradients are torch's; under double backward the backward pass
+is written with differentiable operations.
 
-Average pooling (padding not counted, as DARTS') of float32 sequences runs in the numba kernels too: torch's
-``avg_pool1d`` takes 0.6 ms forward and 0.5 ms backward on P3B5's batches, the kernels 40 to 90 us.
+Float32 sequences and channels-last images (darts' 2D layout) run in :mod:`darts_plugins.pooling_kernels`'
+numba kernels, average pooling (padding not counted, as DARTS') both ways and max pooling's backward pass
+(in 2D its forward pass too, and its backward pass at stride 1): torch's are 2 to 18 times slower there.
 """
 
 from __future__ import annotations
@@ -21,21 +21,27 @@ from darts_plugins import pooling_kernels
 
 _BACKWARD = {2: torch.ops.aten.max_pool2d_with_indices_backward, 3: torch.ops.aten.max_pool3d_with_indices_backward}
 _POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d}
 
 
 class _MaxPool(torch.autograd.Function):
-    """2D and 3D: the backward pass finds the indices again and runs torch's gradient op."""
+    """2D and 3D: the backward pass finds the indices again and runs torch's gradient op; channels-last float32
+    images take :mod:`darts_plugins.pooling_kernels`' kernels instead (the backward pass at stride 1)."""
 
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
         ctx.save_for_backward(x)
         ctx.options = kernel, stride, padding
+        if pooling_kernels.usable_2d(x):
+            return pooling_kernels.max_pool_2d(x, kernel, stride, padding)
         return _POOL[x.dim() - 2](x, kernel, stride, padding)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        if ctx.options[1] == 1 and not torch.is_grad_enabled() and pooling_kernels.usable_2d(grad, x):
+            return pooling_kernels.max_pool_2d_backward(grad, x, *ctx.options), None, None, None
         ndim = x.dim() - 2
         kernel, stride, padding = ([v] * ndim for v in ctx.options)
         with torch.no_grad():
@@ -102,27 +108,40 @@ class MaxPool(_Pool):
         return function.apply(x, self.kernel, self.stride, self.padding)
 
 
-class _AvgPool1d(torch.autograd.Function):
-    """Average pooling of sequences, padding not counted: the numba kernels where they apply."""
+class _AvgPool(torch.autograd.Function):
+    """Average pooling of sequences and images, padding not counted: the numba kernels where they apply."""
 
     # forward with ctx (no setup_context): torch binds every call's arguments by signature otherwise, 0.1 ms
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
-        ctx.shape, ctx.options = x.shape, (kernel, stride, padding)  # keeps no tensor
-        if pooling_kernels.usable(x):
+        ctx.shape, ctx.layout, ctx.options = x.shape, _layout(x), (kernel, stride, padding)  # keeps no tensor
+        if x.dim() == 3 and pooling_kernels.usable(x):
             return pooling_kernels.avg_pool(x, kernel, stride, padding)
-        return F.avg_pool1d(x, kernel, stride, padding, count_include_pad=False)
+        if pooling_kernels.usable_2d(x):
+            return pooling_kernels.avg_pool_2d(x, kernel, stride, padding)
+        return _AVG_POOL[x.dim() - 2](x, kernel, stride, padding, count_include_pad=False)
 
     @staticmethod
     def backward(ctx, grad):
         kernel, stride, padding = ctx.options
-        x = grad.new_empty(ctx.shape)  # its shape is what the gradient reads
-        if not torch.is_grad_enabled() and pooling_kernels.usable(grad):
-            return pooling_kernels.avg_pool_backward(grad, x, kernel, stride, padding), None, None, None
-        # torch's own (differentiable) gradient of avg_pool1d, which is a 2D pooling of one row
-        grad_x = torch.ops.aten.avg_pool2d_backward(grad.unsqueeze(-2), x.unsqueeze(-2), [1, kernel], [1, stride],
-                                                    [0, padding], False, False, None)
-        return grad_x.squeeze(-2), None, None, None
+        x = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=ctx.layout)  # its shape
+        if not torch.is_grad_enabled():  # is what the gradient reads
+            if x.dim() == 3 and pooling_kernels.usable(grad):
+                return pooling_kernels.avg_pool_backward(grad, x, kernel, stride, padding), None, None, None
+            if pooling_kernels.usable_2d(x):
+                return pooling_kernels.avg_pool_2d_backward(grad, x, kernel, stride, padding), None, None, None
+        # torch's own (differentiable) gradient; a sequence's is a 2D pooling's of one row
+        if x.dim() == 3:
+            grad_x = torch.ops.aten.avg_pool2d_backward(grad.unsqueeze(-2), x.unsqueeze(-2), [1, kernel],
+                                                        [1, stride], [0, padding], False, False, None)
+            return grad_x.squeeze(-2), None, None, None
+        return torch.ops.aten.avg_pool2d_backward(grad, x, [kernel] * 2, [stride] * 2, [padding] * 2, False, False,
+                                                  None), None, None, None
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
 
 
 class AvgPool(_Pool):
@@ -132,6 +151,6 @@ class AvgPool(_Pool):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        if self.ndim == 1:
-            return _AvgPool1d.apply(x, self.kernel, self.stride, self.padding)
-        return getattr(F, f"avg_pool{self.ndim}d")(x, self.kernel, self.stride, self.padding, count_include_pad=False)
+        if self.ndim < 3:
+            return _AvgPool.apply(x, self.kernel, self.stride, self.padding)
+        return F.avg_pool3d(x, self.kernel, self.stride, self.padding, count_include_pad=False)

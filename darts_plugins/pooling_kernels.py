@@ -1,16 +1,23 @@
-"""Max and average pooling of sequences (float32 CPU tensors, one thread), compiled by numba.
+"""Max and average pooling of sequences and channels-last images (float32 CPU tensors, one thread), by numba.
 
-PyTorch's CPU pooling of sequences is slow for DARTS' 3-wide windows: on P3B5's 64x8x128 to 64x32x32
-batches, ``avg_pool1d`` (padding not counted) takes about 0.6 ms forward and 0.5 ms backward, and
-the backward pass of max pooling without indices (:mod:`darts_plugins.pooling`, torch's masks) about 1 ms,
-against 10 us for an addition of two such tensors. Here the average is a depthwise convolution with unit
-weights (:mod:`darts_plugins.depthwise_kernels`) scaled by the reciprocal window sizes: 40 to 90 us each
-way. Max pooling's backward pass finds each window's maximum again and sends the gradient to the first
-position that holds it, as torch's indices would, in branch-free loops: 170 to 300 us. (Max pooling's
-forward pass stays torch's, which is fast.)
+PyTorch's CPU pooling is slow for DARTS' 3-wide windows. Sequences: on P3B5's 64x8x128 to 64x32x32 batches,
+``avg_pool1d`` (padding not counted) takes about 0.6 ms forward and 0.5 ms backward, and the backward pass
+of max pooling without indices (:mod:`darts_plugins.pooling`, torch's masks) about 1 ms, against 10 us for
+an addition of two such tensors. Here the average is a depthwise convolution with unit weights
+(:mod:`darts_plugins.depthwise_kernels`) scaled by the reciprocal window sizes: 40 to 90 us each way. Max
+pooling's backward pass finds each window's maximum again and sends the gradient to the first position that
+holds it, as torch's indices would, in branch-free loops: 170 to 300 us. (Max pooling's forward pass stays
+torch's, which is fast for sequences.)
 
-They apply (:func:`usable`) to 3D float32 CPU tensors, torch on one thread, numba importable, and
-``DARTS_NUMBA_POOLING`` not ``0``.
+Images: on channels-last 32x8x32x32 batches (``cnn-c8``'s first cells) torch takes 1.4 to 1.8 ms for
+each of the 3x3 max pooling, the average pooling and its gradient at stride 1, 3.6 ms for the max with
+PC-DARTS' 2 channels. The kernels run over image rows, where at stride 1 an output's channels and its
+neighbours' are consecutive: one flat vectorised loop per tap, 0.3 to 0.35 ms (0.2 ms with 2 channels).
+Strided windows loop over the outputs (about torch's time); max pooling's strided backward pass stays
+torch's, which is faster there.
+
+They apply (:func:`usable`, :func:`usable_2d`) to 3D float32 CPU tensors and channels-last 4D ones, torch on
+one thread, numba importable, and ``DARTS_NUMBA_POOLING`` not ``0``.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from darts.compiled import compiled_in_order, enabled, floats
+from darts.compiled import compiled, compiled_in_order, enabled, floats
 from darts_plugins import depthwise_kernels
 
 #: the environment variable that switches the kernels off with ``0``
@@ -28,7 +35,7 @@ SWITCH = "DARTS_NUMBA_POOLING"
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the kernels take these tensors (sequences: batch, channels, length)."""
+    """Whether the sequence kernels take these tensors (batch, channels, length)."""
     return enabled(SWITCH) and all(t.dim() == 3 and t.dtype == torch.float32 and t.device.type == "cpu"
                                    for t in tensors)
 
@@ -102,3 +109,231 @@ def _max_pool_backward(x_at, grad_at, grad_x_at, rows, length, kernel, out_lengt
                 hit = np.float32(x[at + j * step] == maxima[out_at + j]) * open_[out_at + j]
                 grad_x[at + j * step] += hit * grad[out_base + out_at + j]
                 open_[out_at + j] -= hit
+
+
+# --- images: (batch, channels, height, width) in the channels-last layout of darts' 2D family ---------------
+
+def usable_2d(*tensors: torch.Tensor) -> bool:
+    """Whether the 2D kernels take these tensors (channels-last float32 CPU images)."""
+    return enabled(SWITCH) and all(t.dim() == 4 and t.dtype == torch.float32 and t.device.type == "cpu"
+                                   and t.is_contiguous(memory_format=torch.channels_last) for t in tensors)
+
+
+def _channels_last(shape: tuple[int, ...], like: torch.Tensor, zeros: bool = False) -> torch.Tensor:
+    out = torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=torch.channels_last)
+    return out.zero_() if zeros else out
+
+
+def _pooled_shape(x: torch.Tensor, kernel: int, stride: int, padding: int) -> tuple[int, ...]:
+    return (*x.shape[:2], *(depthwise_kernels.output_length(n, kernel, stride, padding, 1) for n in x.shape[2:]))
+
+
+def _arguments(x: torch.Tensor, out_shape: tuple[int, ...], kernel: int, stride: int, padding: int) -> tuple:
+    """The kernels' view: (batch, height, width, channels) values in, (batch, out height, out width, channels)
+    out."""
+    batch, channels, height, width = x.shape
+    return batch, height, width, channels, kernel, *out_shape[2:], stride, padding
+
+
+def avg_pool_2d(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """``avg_pool2d(x, kernel, stride, padding, count_include_pad=False)``."""
+    shape = _pooled_shape(x, kernel, stride, padding)
+    out = _channels_last(shape, x)
+    _avg_pool_2d(x.data_ptr(), out.data_ptr(), *_arguments(x, shape, kernel, stride, padding),
+                 *_reciprocals(x, kernel, stride, padding))
+    return out
+
+
+def avg_pool_2d_backward(grad: torch.Tensor, x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """The gradient of :func:`avg_pool_2d`'s input (``x`` gives its shape)."""
+    grad, grad_x = grad.contiguous(memory_format=torch.channels_last), _channels_last(x.shape, x, zeros=True)
+    _avg_pool_2d_backward(grad.data_ptr(), grad_x.data_ptr(), *_arguments(x, grad.shape, kernel, stride, padding),
+                          *_reciprocals(x, kernel, stride, padding))
+    return grad_x
+
+
+def max_pool_2d(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """``max_pool2d(x, kernel, stride, padding)`` (a NaN in a window is its maximum)."""
+    shape = _pooled_shape(x, kernel, stride, padding)
+    out = _channels_last(shape, x)
+    _max_pool_2d(x.data_ptr(), out.data_ptr(), *_arguments(x, shape, kernel, stride, padding))
+    return out
+
+
+def max_pool_2d_backward(grad: torch.Tensor, x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    """The gradient of :func:`max_pool_2d`'s input: each window's gradient to its first maximum (in row-major
+    order within the window, as torch's indices); a window whose maximum is NaN passes none."""
+    grad, grad_x = grad.contiguous(memory_format=torch.channels_last), _channels_last(x.shape, x, zeros=True)
+    _max_pool_2d_backward(x.data_ptr(), grad.data_ptr(), grad_x.data_ptr(),
+                          *_arguments(x, grad.shape, kernel, stride, padding))
+    return grad_x
+
+
+def _reciprocals(x: torch.Tensor, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+    """The addresses of 1 / the window sizes along the height and the width (cached tensors)."""
+    return tuple(_reciprocal_sizes(n, kernel, stride, padding).data_ptr() for n in x.shape[2:])
+
+
+@compiled
+def _gather_add(x, x_row, out, out_row, width, lanes, kernel, out_width, stride,
+                padding):  # pragma: no cover - compiled
+    """out[out_row: one output row] += the input row at ``x_row`` under each tap of a window row (a flat
+    vectorised loop at stride 1, since an output's lanes and its neighbours' are consecutive)."""
+    block = np.uint64(lanes)
+    for t in range(kernel):
+        first, last = depthwise_kernels.span(width, out_width, t - padding, stride)
+        at, out_at = x_row + np.uint64(first * stride + t - padding) * block, out_row + np.uint64(first) * block
+        if stride == 1:
+            for q in range(np.uint64(last - first) * block):
+                out[out_at + q] += x[at + q]
+        else:
+            step = np.uint64(stride) * block
+            for j in range(np.uint64(last - first)):
+                for c in range(block):
+                    out[out_at + j * block + c] += x[at + j * step + c]
+
+
+@compiled
+def _scatter_add(grad, grad_row, grad_x, x_row, width, lanes, kernel, out_width, stride,
+                 padding):  # pragma: no cover - compiled
+    """The transpose of :func:`_gather_add`: each output's ``grad`` added to the inputs under its taps."""
+    block = np.uint64(lanes)
+    for t in range(kernel):
+        first, last = depthwise_kernels.span(width, out_width, t - padding, stride)
+        at, out_at = x_row + np.uint64(first * stride + t - padding) * block, grad_row + np.uint64(first) * block
+        if stride == 1:
+            for q in range(np.uint64(last - first) * block):
+                grad_x[at + q] += grad[out_at + q]
+        else:
+            step = np.uint64(stride) * block
+            for j in range(np.uint64(last - first)):
+                for c in range(block):
+                    grad_x[at + j * step + c] += grad[out_at + j * block + c]
+
+
+@compiled_in_order
+def _gather_max(x, x_row, out, out_row, width, lanes, kernel, out_width, stride,
+                padding):  # pragma: no cover - compiled
+    """:func:`_gather_add` with the maximum (a NaN taken as the maximum, as torch) instead of the sum."""
+    block = np.uint64(lanes)
+    for t in range(kernel):
+        first, last = depthwise_kernels.span(width, out_width, t - padding, stride)
+        at, out_at = x_row + np.uint64(first * stride + t - padding) * block, out_row + np.uint64(first) * block
+        if stride == 1:
+            for q in range(np.uint64(last - first) * block):
+                out[out_at + q] = np.maximum(x[at + q], out[out_at + q])
+        else:
+            step = np.uint64(stride) * block
+            for j in range(np.uint64(last - first)):
+                for c in range(block):
+                    out[out_at + j * block + c] = np.maximum(x[at + j * step + c], out[out_at + j * block + c])
+
+
+@compiled
+def _avg_pool_2d(x_at, out_at, rows, height, width, lanes, kernel, out_height, out_width, stride, padding,
+                 reciprocal_h_at, reciprocal_w_at):  # pragma: no cover - compiled
+    x, out = floats(x_at, rows * height * width * lanes), floats(out_at, rows * out_height * out_width * lanes)
+    reciprocal_h, reciprocal_w = floats(reciprocal_h_at, out_height), floats(reciprocal_w_at, out_width)
+    line, out_line = width * lanes, out_width * lanes
+    for r in range(rows):
+        for i in range(out_height):
+            o = np.uint64((r * out_height + i) * out_line)
+            for q in range(np.uint64(out_line)):
+                out[o + q] = 0.0
+            for t in range(kernel):
+                h = i * stride + t - padding
+                if 0 <= h < height:
+                    _gather_add(x, np.uint64((r * height + h) * line), out, o, width, lanes, kernel, out_width,
+                                stride, padding)
+            for j in range(out_width):
+                scale = reciprocal_h[i] * reciprocal_w[j]
+                for c in range(lanes):
+                    out[o + np.uint64(j * lanes + c)] *= scale
+
+
+@compiled
+def _avg_pool_2d_backward(grad_at, grad_x_at, rows, height, width, lanes, kernel, out_height, out_width, stride,
+                          padding, reciprocal_h_at, reciprocal_w_at):  # pragma: no cover - compiled
+    """Adds each output's gradient over its window size into ``grad_x_at`` (zeros) under its window."""
+    grad_x, grad = floats(grad_x_at, rows * height * width * lanes), floats(grad_at, rows * out_height * out_width * lanes)
+    reciprocal_h, reciprocal_w = floats(reciprocal_h_at, out_height), floats(reciprocal_w_at, out_width)
+    line, out_line = width * lanes, out_width * lanes
+    scaled = np.empty(out_line, np.float32)
+    for r in range(rows):
+        for i in range(out_height):
+            o = np.uint64((r * out_height + i) * out_line)
+            for j in range(out_width):
+                scale = reciprocal_h[i] * reciprocal_w[j]
+                for c in range(lanes):
+                    scaled[j * lanes + c] = grad[o + np.uint64(j * lanes + c)] * scale
+            for t in range(kernel):
+                h = i * stride + t - padding
+                if 0 <= h < height:
+                    _scatter_add(scaled, np.uint64(0), grad_x, np.uint64((r * height + h) * line), width, lanes,
+                                 kernel, out_width, stride, padding)
+
+
+@compiled_in_order
+def _window_maxima(x, r, i, maxima, height, width, lanes, kernel, out_width, stride,
+                   padding):  # pragma: no cover - compiled
+    """``maxima`` = the maxima of output row ``i``'s windows in image row ``r``."""
+    for q in range(out_width * lanes):
+        maxima[q] = -np.inf
+    for t in range(kernel):
+        h = i * stride + t - padding
+        if 0 <= h < height:
+            _gather_max(x, np.uint64((r * height + h) * width * lanes), maxima, np.uint64(0), width, lanes, kernel,
+                        out_width, stride, padding)
+
+
+@compiled_in_order
+def _max_pool_2d(x_at, out_at, rows, height, width, lanes, kernel, out_height, out_width, stride,
+                 padding):  # pragma: no cover - compiled
+    x, out = floats(x_at, rows * height * width * lanes), floats(out_at, rows * out_height * out_width * lanes)
+    out_line = out_width * lanes
+    maxima = np.empty(out_line, np.float32)
+    for r in range(rows):
+        for i in range(out_height):
+            _window_maxima(x, r, i, maxima, height, width, lanes, kernel, out_width, stride, padding)
+            o = np.uint64((r * out_height + i) * out_line)
+            for q in range(np.uint64(out_line)):
+                out[o + q] = maxima[q]
+
+
+@compiled_in_order
+def _max_pool_2d_backward(x_at, grad_at, grad_x_at, rows, height, width, lanes, kernel, out_height, out_width,
+                          stride, padding):  # pragma: no cover - compiled
+    """Adds each output's gradient into ``grad_x_at`` (zeros) at its window's first position (row-major)
+    equal to its maximum, in branch-free loops."""
+    size = rows * height * width * lanes
+    x, grad_x, grad = floats(x_at, size), floats(grad_x_at, size), floats(grad_at, rows * out_height * out_width * lanes)
+    line, out_line = width * lanes, out_width * lanes
+    block = np.uint64(lanes)
+    maxima = np.empty(out_line, np.float32)
+    open_ = np.empty(out_line, np.float32)  # 1 where no earlier position of the window held the maximum
+    for r in range(rows):
+        for i in range(out_height):
+            _window_maxima(x, r, i, maxima, height, width, lanes, kernel, out_width, stride, padding)
+            open_[:] = 1.0
+            o = np.uint64((r * out_height + i) * out_line)
+            for t in range(kernel):
+                h = i * stride + t - padding
+                if not 0 <= h < height:
+                    continue
+                x_row = np.uint64((r * height + h) * line)
+                for u in range(kernel):
+                    first, last = depthwise_kernels.span(width, out_width, u - padding, stride)
+                    at, out_at = x_row + np.uint64(first * stride + u - padding) * block, np.uint64(first) * block
+                    if stride == 1:
+                        for q in range(np.uint64(last - first) * block):
+                            hit = np.float32(x[at + q] == maxima[out_at + q]) * open_[out_at + q]
+                            grad_x[at + q] += hit * grad[o + out_at + q]
+                            open_[out_at + q] -= hit
+                        continue
+                    step = np.uint64(stride) * block
+                    for j in range(np.uint64(last - first)):
+                        for c in range(block):
+                            k, m = at + j * step + c, out_at + j * block + c
+                            hit = np.float32(x[k] == maxima[m]) * open_[m]
+                            grad_x[k] += hit * grad[o + m]
+                            open_[m] -= hit

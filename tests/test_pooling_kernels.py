@@ -103,3 +103,99 @@ def test_average_pooling_names_a_wrong_dimension():
         AvgPool(2, 3)(torch.randn(2, 3, 5))
     image = torch.randn(2, 3, 6, 6)
     torch.testing.assert_close(AvgPool(2, 3, 2, 1)(image), F.avg_pool2d(image, 3, 2, 1, count_include_pad=False))
+
+
+# --- images (channels last) ------------------------------------------------------------------------------------
+
+def _image(height: int, width: int, seed: int, channels: int = 5) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return torch.randn(3, channels, height, width).contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", SETTINGS)
+@pytest.mark.parametrize("height, width", [(1, 2), (5, 5), (16, 7), (2, 16)])
+def test_2d_average_pooling_is_torchs_without_the_padding(kernel, stride, padding, height, width):
+    if not (_valid(height, kernel, padding) and _valid(width, kernel, padding)):
+        pytest.skip("no window: torch refuses this size too")
+    x32 = _image(height, width, 3)
+    x = x32.double().requires_grad_()
+    expected = F.avg_pool2d(x, kernel, stride, padding, count_include_pad=False)
+    grad = torch.randn_like(expected).float().double()
+    ours = pooling_kernels.avg_pool_2d(x32, kernel, stride, padding)
+    assert ours.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(ours.double(), expected, rtol=0, atol=1e-6)
+    ours_grad = pooling_kernels.avg_pool_2d_backward(grad.float().contiguous(), x32, kernel, stride, padding)
+    assert ours_grad.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(ours_grad.double(), torch.autograd.grad(expected, x, grad)[0], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", SETTINGS)
+@pytest.mark.parametrize("height, width", [(1, 2), (5, 5), (16, 7)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_2d_max_pooling_sends_each_windows_gradient_to_its_first_maximum_as_torch(kernel, stride, padding, height,
+                                                                                 width, ties):
+    if not (_valid(height, kernel, padding) and _valid(width, kernel, padding)):
+        pytest.skip("no window: torch refuses this size too")
+    x = _image(height, width, 4)
+    if ties:  # few distinct values: most windows hold their maximum twice or more
+        x = x.round().clamp(-1, 1)
+    x.requires_grad_()
+    expected = F.max_pool2d(x, kernel, stride, padding)
+    grad = torch.randn_like(expected)
+    assert torch.equal(pooling_kernels.max_pool_2d(x.detach(), kernel, stride, padding), expected)
+    ours = pooling_kernels.max_pool_2d_backward(grad, x.detach(), kernel, stride, padding)
+    # float32 sums of up to 25 gradients, in another order than torch's
+    torch.testing.assert_close(ours, torch.autograd.grad(expected, x, grad)[0], rtol=1e-6, atol=1e-6)
+
+
+def test_a_2d_window_holding_a_nan_has_it_for_maximum_and_passes_no_gradient():
+    x = torch.zeros(1, 2, 3, 4).contiguous(memory_format=torch.channels_last)
+    x[0, 1, 0, 0] = float("nan")
+    x[0, 1, 2, 3] = 7.0
+    out = pooling_kernels.max_pool_2d(x, 3, 1, 1)
+    assert torch.equal(out.isnan(), F.max_pool2d(x, 3, 1, 1).isnan())
+    grad_x = pooling_kernels.max_pool_2d_backward(torch.ones_like(out), x, 3, 1, 1)
+    # channel 1: the four windows around the NaN pass nothing; the four around the 7 send theirs to it
+    assert grad_x[0, 1].sum() == 4 + 4 and grad_x[0, 1, 2, 3] == 4 and grad_x[0, 1, 0, 0] == 0
+    assert grad_x[0, 0].sum() == 12  # channel 0: every window sends its gradient on
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_2d_modules_give_torchs_values_gradients_and_second_derivatives(stride, monkeypatch):
+    """Channels-last float32 images take the kernels (max pooling's backward pass at stride 1 only); the exact
+    step's double backward goes through torch's gradients."""
+    calls = []
+    for name in ("avg_pool_2d", "avg_pool_2d_backward", "max_pool_2d", "max_pool_2d_backward"):
+        real = getattr(pooling_kernels, name)
+        monkeypatch.setattr(pooling_kernels, name, lambda *args, real=real, name=name: calls.append(name) or real(*args))
+    x = _image(9, 8, 5).requires_grad_()
+    for ours, theirs in [(AvgPool(2, 3, stride, 1), nn.AvgPool2d(3, stride, 1, count_include_pad=False)),
+                         (MaxPool(2, 3, stride, 1), nn.MaxPool2d(3, stride, 1))]:
+        out = ours(x)
+        torch.testing.assert_close(out, theirs(x), rtol=0, atol=1e-6)
+        grad = torch.randn_like(out)
+        torch.testing.assert_close(torch.autograd.grad(out, x, grad)[0],
+                                   torch.autograd.grad(theirs(x), x, grad)[0], rtol=0, atol=1e-6)
+
+        def second(pool):
+            first, = torch.autograd.grad((pool(x) ** 3).sum(), x, create_graph=True)
+            return torch.autograd.grad((first ** 2).sum(), x)[0]
+
+        torch.testing.assert_close(second(ours), second(theirs), rtol=1e-4, atol=1e-4)
+    expected = {"avg_pool_2d", "avg_pool_2d_backward", "max_pool_2d"} | ({"max_pool_2d_backward"} if stride == 1 else set())
+    assert set(calls) == expected
+    calls.clear()
+    contiguous = x.detach().contiguous()  # another layout: torch's pooling
+    torch.testing.assert_close(AvgPool(2, 3, stride, 1)(contiguous), F.avg_pool2d(contiguous, 3, stride, 1,
+                                                                                 count_include_pad=False))
+    torch.testing.assert_close(MaxPool(2, 3, stride, 1)(contiguous), F.max_pool2d(contiguous, 3, stride, 1))
+    assert calls == []
+
+
+def test_the_2d_kernels_serve_channels_last_float32_cpu_images_only(monkeypatch):
+    x = _image(4, 4, 6)
+    assert pooling_kernels.usable_2d(x)
+    assert not pooling_kernels.usable_2d(x.double()) and not pooling_kernels.usable_2d(x.contiguous())
+    assert not pooling_kernels.usable_2d(x[..., 0])
+    monkeypatch.setenv(pooling_kernels.SWITCH, "0")
+    assert not pooling_kernels.usable_2d(x)
