@@ -235,13 +235,18 @@ def test_max_pool_names_a_wrong_dimension():
         MaxPool(2, 3)(torch.randn(2, 3, 5))
 
 
-@pytest.mark.parametrize("ndim, size", [(1, 9), (1, 8), (2, 7), (2, 8)])
-def test_factorized_reduce_equals_the_shifted_and_padded_formulation(ndim, size):
-    """DARTS' FactorizedReduce: conv_1(relu(x)) and conv_2 of relu(x) shifted by one and padded, stride 2."""
+@pytest.mark.parametrize("ndim, size, channels_last", [(1, 9, False), (1, 8, False), (2, 7, False), (2, 8, False),
+                                                     (2, 7, True)])
+def test_factorized_reduce_equals_the_shifted_and_padded_formulation(ndim, size, channels_last):
+    """DARTS' FactorizedReduce: conv_1(relu(x)) and conv_2 of relu(x) shifted by one and padded, stride 2;
+    gradients and second derivatives too (its sub-grids' own backward pass)."""
     torch.manual_seed(0)
     module = FactorizedReduce(ndim, 4, 6, affine=False).double()
     reference = copy.deepcopy(module)
-    x = torch.randn(2, 4, *[size] * ndim, dtype=torch.double, requires_grad=True)
+    x = torch.randn(2, 4, *[size] * ndim, dtype=torch.double)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
     relu = torch.relu(x)
     shifted = F.pad(relu[(slice(None), slice(None), *[slice(1, None)] * ndim)], (0, 1) * ndim)
     expected = reference.bn(torch.cat([reference.convs.conv_1(relu), reference.convs.conv_2(shifted)], dim=1))
@@ -249,6 +254,17 @@ def test_factorized_reduce_equals_the_shifted_and_padded_formulation(ndim, size)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-14)
     grad = torch.randn_like(out)
     torch.testing.assert_close(torch.autograd.grad(out, x, grad), torch.autograd.grad(expected, x, grad))
+
+    def second(output):
+        first, = torch.autograd.grad((output ** 3).sum(), x, create_graph=True)
+        return torch.autograd.grad((first ** 2).sum(), x)[0]
+
+    def shifted_and_padded():
+        relu = torch.relu(x)
+        shifted = F.pad(relu[(slice(None), slice(None), *[slice(1, None)] * ndim)], (0, 1) * ndim)
+        return reference.bn(torch.cat([reference.convs.conv_1(relu), reference.convs.conv_2(shifted)], dim=1))
+
+    torch.testing.assert_close(second(module(x)), second(shifted_and_padded()))
     assert all(torch.equal(a, b) for a, b in zip(module.buffers(), reference.buffers()))
 
 
