@@ -65,14 +65,26 @@ def test_a_window_whose_maximum_is_nan_passes_no_gradient():
 @pytest.mark.parametrize("stride", [1, 2])
 def test_the_modules_give_torchs_values_gradients_and_second_derivatives_in_float32(stride, monkeypatch):
     """The kernels serve float32 sequences; the exact step's double backward goes through torch's gradient."""
-    calls = []
-    for name in ("avg_pool", "avg_pool_backward", "max_pool_backward"):
-        real = getattr(pooling_kernels, name)
-        monkeypatch.setattr(pooling_kernels, name, lambda *args, real=real, name=name: calls.append(name) or real(*args))
+    calls = _counted(monkeypatch, ("avg_pool", "avg_pool_backward", "max_pool_backward"))
     torch.manual_seed(2)
     x = torch.randn(4, 6, 11, requires_grad=True)
-    for ours, theirs in [(AvgPool(1, 3, stride, 1), nn.AvgPool1d(3, stride, 1, count_include_pad=False)),
-                         (MaxPool(1, 3, stride, 1), nn.MaxPool1d(3, stride, 1))]:
+    _assert_like_torch(x, [(AvgPool(1, 3, stride, 1), nn.AvgPool1d(3, stride, 1, count_include_pad=False)),
+                           (MaxPool(1, 3, stride, 1), nn.MaxPool1d(3, stride, 1))])
+    assert sorted(set(calls)) == ["avg_pool", "avg_pool_backward", "max_pool_backward"]
+
+
+def _counted(monkeypatch, names: tuple[str, ...]) -> list[str]:
+    """The names of the kernel functions called from now on (the list fills as they are)."""
+    calls: list[str] = []
+    for name in names:
+        real = getattr(pooling_kernels, name)
+        monkeypatch.setattr(pooling_kernels, name, lambda *args, real=real, name=name: calls.append(name) or real(*args))
+    return calls
+
+
+def _assert_like_torch(x: torch.Tensor, pairs: list[tuple[nn.Module, nn.Module]]) -> None:
+    """Each of our modules gives its torch twin's values, gradients and second derivatives on ``x``."""
+    for ours, theirs in pairs:
         out = ours(x)
         torch.testing.assert_close(out, theirs(x), rtol=0, atol=1e-6)
         grad = torch.randn_like(out)
@@ -84,7 +96,6 @@ def test_the_modules_give_torchs_values_gradients_and_second_derivatives_in_floa
             return torch.autograd.grad((first ** 2).sum(), x)[0]
 
         torch.testing.assert_close(second(ours), second(theirs), rtol=1e-4, atol=1e-4)
-    assert sorted(set(calls)) == ["avg_pool", "avg_pool_backward", "max_pool_backward"]
 
 
 def test_the_kernels_serve_float32_cpu_sequences_only(monkeypatch):
@@ -164,24 +175,10 @@ def test_a_2d_window_holding_a_nan_has_it_for_maximum_and_passes_no_gradient():
 def test_the_2d_modules_give_torchs_values_gradients_and_second_derivatives(stride, monkeypatch):
     """Channels-last float32 images take the kernels (max pooling's backward pass at stride 1 only); the exact
     step's double backward goes through torch's gradients."""
-    calls = []
-    for name in ("avg_pool_2d", "avg_pool_2d_backward", "max_pool_2d", "max_pool_2d_backward"):
-        real = getattr(pooling_kernels, name)
-        monkeypatch.setattr(pooling_kernels, name, lambda *args, real=real, name=name: calls.append(name) or real(*args))
+    calls = _counted(monkeypatch, ("avg_pool_2d", "avg_pool_2d_backward", "max_pool_2d", "max_pool_2d_backward"))
     x = _image(9, 8, 5).requires_grad_()
-    for ours, theirs in [(AvgPool(2, 3, stride, 1), nn.AvgPool2d(3, stride, 1, count_include_pad=False)),
-                         (MaxPool(2, 3, stride, 1), nn.MaxPool2d(3, stride, 1))]:
-        out = ours(x)
-        torch.testing.assert_close(out, theirs(x), rtol=0, atol=1e-6)
-        grad = torch.randn_like(out)
-        torch.testing.assert_close(torch.autograd.grad(out, x, grad)[0],
-                                   torch.autograd.grad(theirs(x), x, grad)[0], rtol=0, atol=1e-6)
-
-        def second(pool):
-            first, = torch.autograd.grad((pool(x) ** 3).sum(), x, create_graph=True)
-            return torch.autograd.grad((first ** 2).sum(), x)[0]
-
-        torch.testing.assert_close(second(ours), second(theirs), rtol=1e-4, atol=1e-4)
+    _assert_like_torch(x, [(AvgPool(2, 3, stride, 1), nn.AvgPool2d(3, stride, 1, count_include_pad=False)),
+                           (MaxPool(2, 3, stride, 1), nn.MaxPool2d(3, stride, 1))])
     expected = {"avg_pool_2d", "avg_pool_2d_backward", "max_pool_2d"} | ({"max_pool_2d_backward"} if stride == 1 else set())
     assert set(calls) == expected
     calls.clear()
