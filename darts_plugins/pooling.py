@@ -124,8 +124,9 @@ class _AvgPool(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         kernel, stride, padding = ctx.options
-        x = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=ctx.layout)  # its shape
-        if not torch.is_grad_enabled():  # is what the gradient reads
+        # the input's shape and layout are what the gradient reads
+        x = torch.empty(ctx.shape, dtype=grad.dtype, device=grad.device, memory_format=ctx.layout)
+        if not torch.is_grad_enabled():
             if x.dim() == 3 and pooling_kernels.usable(grad):
                 return pooling_kernels.avg_pool_backward(grad, x, kernel, stride, padding), None, None, None
             if pooling_kernels.usable_2d(x):
