@@ -225,14 +225,14 @@ def _gather_max(x, x_row, out, out_row, width, lanes, kernel, out_width, stride,
     maximum (as torch) and vectorises, where a comparison and a NaN check did not (3 to 4 times slower)."""
     block = np.uint64(lanes)
     for t in range(kernel):
-        first, last = depthwise_kernels.span(width, out_width, t - padding, stride)
-        at, out_at = x_row + np.uint64(first * stride + t - padding) * block, out_row + np.uint64(first) * block
+        at, out_at, count = _tap(width, out_width, t, stride, padding, lanes)
+        at, out_at = x_row + at, out_row + out_at
         if stride == 1:
-            for q in range(np.uint64(last - first) * block):
+            for q in range(count * block):
                 out[out_at + q] = np.maximum(x[at + q], out[out_at + q])
         else:
             step = np.uint64(stride) * block
-            for j in range(np.uint64(last - first)):
+            for j in range(count):
                 for c in range(block):
                     out[out_at + j * block + c] = np.maximum(x[at + j * step + c], out[out_at + j * block + c])
 
@@ -282,15 +282,15 @@ def _avg_pool_2d_backward(grad_at, grad_x_at, rows, height, width, lanes, kernel
 
 
 @compiled_in_order
-def _window_maxima(x, r, i, maxima, height, width, lanes, kernel, out_width, stride,
+def _window_maxima(x, r, i, maxima, maxima_at, height, width, lanes, kernel, out_width, stride,
                    padding):  # pragma: no cover - compiled
-    """``maxima`` = the maxima of output row ``i``'s windows in image row ``r``."""
-    for q in range(out_width * lanes):
-        maxima[q] = -np.inf
+    """``maxima`` from ``maxima_at`` on = the maxima of output row ``i``'s windows in image ``r``."""
+    for q in range(np.uint64(out_width * lanes)):
+        maxima[maxima_at + q] = -np.inf
     for t in range(kernel):
         h = i * stride + t - padding
         if 0 <= h < height:
-            _gather_max(x, np.uint64((r * height + h) * width * lanes), maxima, np.uint64(0), width, lanes, kernel,
+            _gather_max(x, np.uint64((r * height + h) * width * lanes), maxima, maxima_at, width, lanes, kernel,
                         out_width, stride, padding)
 
 
@@ -298,14 +298,10 @@ def _window_maxima(x, r, i, maxima, height, width, lanes, kernel, out_width, str
 def _max_pool_2d(x_at, out_at, rows, height, width, lanes, kernel, out_height, out_width, stride,
                  padding):  # pragma: no cover - compiled
     x, out = floats(x_at, rows * height * width * lanes), floats(out_at, rows * out_height * out_width * lanes)
-    out_line = out_width * lanes
-    maxima = np.empty(out_line, np.float32)
     for r in range(rows):
         for i in range(out_height):
-            _window_maxima(x, r, i, maxima, height, width, lanes, kernel, out_width, stride, padding)
-            o = np.uint64((r * out_height + i) * out_line)
-            for q in range(np.uint64(out_line)):
-                out[o + q] = maxima[q]
+            _window_maxima(x, r, i, out, np.uint64((r * out_height + i) * out_width * lanes), height, width, lanes,
+                           kernel, out_width, stride, padding)
 
 
 @compiled_in_order
@@ -321,7 +317,7 @@ def _max_pool_2d_backward(x_at, grad_at, grad_x_at, rows, height, width, lanes, 
     open_ = np.empty(out_line, np.float32)  # 1 where no earlier position of the window held the maximum
     for r in range(rows):
         for i in range(out_height):
-            _window_maxima(x, r, i, maxima, height, width, lanes, kernel, out_width, stride, padding)
+            _window_maxima(x, r, i, maxima, np.uint64(0), height, width, lanes, kernel, out_width, stride, padding)
             open_[:] = 1.0
             o = np.uint64((r * out_height + i) * out_line)
             for t in range(kernel):
@@ -330,16 +326,16 @@ def _max_pool_2d_backward(x_at, grad_at, grad_x_at, rows, height, width, lanes, 
                     continue
                 x_row = np.uint64((r * height + h) * line)
                 for u in range(kernel):
-                    first, last = depthwise_kernels.span(width, out_width, u - padding, stride)
-                    at, out_at = x_row + np.uint64(first * stride + u - padding) * block, np.uint64(first) * block
+                    at, out_at, count = _tap(width, out_width, u, stride, padding, lanes)
+                    at += x_row
                     if stride == 1:
-                        for q in range(np.uint64(last - first) * block):
+                        for q in range(count * block):
                             hit = np.float32(x[at + q] == maxima[out_at + q]) * open_[out_at + q]
                             grad_x[at + q] += hit * grad[o + out_at + q]
                             open_[out_at + q] -= hit
                         continue
                     step = np.uint64(stride) * block
-                    for j in range(np.uint64(last - first)):
+                    for j in range(count):
                         for c in range(block):
                             k, m = at + j * step + c, out_at + j * block + c
                             hit = np.float32(x[k] == maxima[m]) * open_[m]
