@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from darts_plugins.conv import ReLUConvBN
 from darts_plugins.depthwise import SeparableConv
-from darts_plugins.pointwise import PointwiseConv, pointwise_conv
+from darts_plugins.pointwise import MATRIX_MIN_CHANNELS, SWITCH, PointwiseConv, pointwise_conv
 
 
 class _Ops(TorchDispatchMode):
@@ -26,15 +26,18 @@ class _Ops(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.parametrize("shape, channels_last", [((3, 4, 7), False), ((2, 4, 5, 3), False), ((2, 4, 5, 3), True),
-                                                  ((1, 4, 1), False)])
-def test_values_gradients_and_second_derivatives_match_torchs_convolution(shape, channels_last):
+@pytest.mark.parametrize("shape, channels_last, c_out", [
+    ((3, 4, 7), False, 5), ((2, 4, 5, 3), False, 5), ((2, 4, 5, 3), True, 5), ((1, 4, 1), False, 5),
+    ((2, 16, 5, 3), True, 17), ((2, 16, 5, 3), False, 17), ((2, 17, 1, 1), True, 16)])
+def test_values_gradients_and_second_derivatives_match_torchs_convolution(shape, channels_last, c_out):
+    """Sequences, images in either layout, and channels-last images with enough channels for the matrix
+    product (:data:`MATRIX_MIN_CHANNELS`)."""
     torch.manual_seed(0)
     x = torch.randn(*shape, dtype=torch.double)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_()
-    w = torch.randn(5, shape[1], *[1] * (len(shape) - 2), dtype=torch.double, requires_grad=True)
+    w = torch.randn(c_out, shape[1], *[1] * (len(shape) - 2), dtype=torch.double, requires_grad=True)
     conv = (F.conv1d, F.conv2d)[len(shape) - 3]
     out = pointwise_conv(x, w)
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -64,6 +67,25 @@ def test_sequences_call_no_convolution_kernel():
         pointwise_conv(x, w).sum().backward()
     assert not [name for name in ops.names if "convolution" in name]
     assert "bmm.default" in ops.names
+
+
+@pytest.mark.parametrize("channels, channels_last, switch, product", [
+    (16, True, "1", True), (8, True, "1", False), (16, False, "1", False), (16, True, "0", False)])
+def test_channels_last_images_with_enough_channels_take_a_matrix_product(channels, channels_last, switch, product,
+                                                                          monkeypatch):
+    """``mm`` on the (pixels, channels) view, 1.3 to 2.4 times faster than oneDNN from 16 channels, slower
+    with 8: every pass of a module and of a separable convolution's pointwise half, or none."""
+    monkeypatch.setenv(SWITCH, switch)
+    assert MATRIX_MIN_CHANNELS == 16
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, channels, 6, 5).contiguous(memory_format=layout).requires_grad_()
+    for module in (PointwiseConv(2, channels, channels), SeparableConv(2, channels, channels, 3, padding=1)):
+        with _Ops() as ops:
+            out = module(x)
+            out.backward(torch.randn_like(out))
+        pointwise = [shape for shape in ops.shapes if shape == (channels, channels, 1, 1)]
+        assert (ops.names.count("mm.default") == 3) == product and (not pointwise) == product
+        assert out.is_contiguous(memory_format=layout)
 
 
 @pytest.mark.parametrize("depthwise_kernels", ["1", "0"])
