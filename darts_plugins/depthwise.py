@@ -11,9 +11,10 @@ convolutions use PyTorch's transposed convolution, which is fast.
 PyTorch's weight gradient is slow for dilated kernels too (4 to 11 ms for ``dil_conv_3x3``/``5x5`` on a
 16x16x32x32 batch on an AVX2 CPU, against 0.3 ms undilated). A dilation-``d`` convolution whose padding is a
 multiple of ``d`` is an undilated one on every ``d``-th element: at stride 1, on the ``d``^n interleaved
-sub-grids stacked along the batch (space to batch); at a stride that is a multiple of ``d``, on the one
-sub-grid it reads. The weight gradient is taken there, by PyTorch's kernel, on an input padded beforehand
-where it is narrower than the kernel (oneDNN's fast kernel needs it at least a kernel wide).
+sub-grids stacked along the batch (space to batch; for channels-last images the column sub-grids become
+groups of channels instead, a view, and only the row sub-grids are copied); at a stride that is a multiple of
+``d``, on the one sub-grid it reads. The weight gradient is taken there, by PyTorch's kernel, on an input
+padded beforehand where it is narrower than the kernel (oneDNN's fast kernel needs it at least a kernel wide).
 
 oneDNN's fast depthwise weight-gradient kernel takes kernels at most 3 wide along the last dimension; wider
 ones (5 or 7 wide) go to a generic grouped kernel, 3 to 9 times slower. A 2D kernel's weight gradient is
@@ -96,6 +97,24 @@ def space_to_batch(t: torch.Tensor, d: int) -> torch.Tensor:
     return split.permute(0, *phases, 1, *grid_dims).reshape(-1, t.shape[1], *grids)
 
 
+def phases_as_channels(t: torch.Tensor, d: int) -> torch.Tensor:
+    """A channels-last image's ``d``x``d`` interleaved sub-grids, for an undilated problem: the ``d`` column
+    phases of every row as ``d`` groups of channels (a view), the ``d`` row phases stacked along the batch
+    (one copy, in runs of whole rows). (batch, channels, height, width) becomes (d batch, d channels,
+    height / d, width / d), each size zero-padded at its end to a multiple of ``d``.
+
+    :func:`space_to_batch` stacks all ``d``^2 sub-grids along the batch instead, a copy in runs of one pixel's
+    channels: 0.18 ms for a 32x8x32x32 batch in cache, and 1.3 ms in a search step's profile, where this copy
+    takes 0.06 to 0.08 ms in cache."""
+    pads = [0, -t.shape[3] % d, 0, -t.shape[2] % d]
+    if any(pads):
+        t = F.pad(t, pads).contiguous(memory_format=torch.channels_last)
+    batch, channels, height, width = t.shape
+    rows = t.permute(0, 2, 3, 1).reshape(batch, height // d, d, width * channels)  # a view: (N, g1, p1, row)
+    stacked = rows.transpose(1, 2).reshape(batch * d, height // d, width // d, d * channels)
+    return stacked.permute(0, 3, 1, 2)
+
+
 def input_gradient(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int,
                    dilation: int) -> torch.Tensor:
     """The gradient of a depthwise convolution's input (``x`` gives its shape and layout)."""
@@ -130,6 +149,13 @@ def weight_gradient(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, s
     """The gradient of a depthwise convolution's weight, on the undilated problem where there is one."""
     if _kernels_apply(grad, x, weight):
         return depthwise_kernels.weight_gradient(grad, x, weight, stride, padding, dilation)
+    if dilation > 1 and padding % dilation == 0 and stride == 1 and x.dim() == 4 and all(
+            t.is_contiguous(memory_format=torch.channels_last) for t in (grad, x)):
+        # the column phases as channel groups: each group's gradient is its own, summed here
+        d = dilation
+        grad_w = weight_gradient(phases_as_channels(grad, d), phases_as_channels(x, d), weight.repeat(d, 1, 1, 1),
+                                 1, padding // d, 1)
+        return grad_w.view(d, *weight.shape).sum(0)
     kernel = weight.shape[2:]
     if dilation > 1 and padding % dilation == 0:
         if stride == 1:

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from darts_plugins import depthwise_kernels
-from darts_plugins.depthwise import (DepthwiseConv, SeparableConv, _DepthwiseConv, input_gradient, separable_conv,
-                                     weight_gradient)
+from darts_plugins.depthwise import (DepthwiseConv, SeparableConv, _DepthwiseConv, input_gradient,
+                                     phases_as_channels, separable_conv, weight_gradient)
 from tests.test_lean_ops import saved_bytes
 
 
@@ -72,6 +72,21 @@ def test_the_weight_gradient_on_the_undilated_problem_is_torchs(ndim, channels_l
     assert torch.allclose(weight_gradient(grad, x, w, stride, padding, dilation), expected)
 
 
+@pytest.mark.parametrize("height, width, d", [(6, 8, 2), (7, 5, 2), (9, 9, 3), (4, 4, 1)])
+def test_phases_as_channels_are_the_interleaved_sub_grids(height, width, d):
+    """Sample n's row phase p and column phase q land at batch n d + p, channels q C to (q + 1) C; sizes
+    that are not multiples of d are zero-padded at their end. The layout stays channels-last."""
+    x = torch.randn(2, 3, height, width).contiguous(memory_format=torch.channels_last)
+    padded = F.pad(x, [0, -width % d, 0, -height % d])
+    out = phases_as_channels(x, d)
+    assert out.shape == (2 * d, 3 * d, -(-height // d), -(-width // d))
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    for n in range(2):
+        for p in range(d):
+            for q in range(d):
+                assert torch.equal(out[n * d + p, q * 3:(q + 1) * 3], padded[n, :, p::d, q::d])
+
+
 @pytest.mark.parametrize("ndim, channels_last", [(1, False), (2, False), (2, True)])
 @pytest.mark.parametrize("kernel, stride, padding, size", [
     (5, 1, 2, 9), (5, 1, 2, 4), (5, 2, 2, 9), (5, 2, 2, 8), (5, 1, 0, 7), (5, 1, 1, 8), (5, 3, 4, 10), (7, 1, 3, 8),
@@ -109,12 +124,17 @@ class _WeightGradientShapes(TorchDispatchMode):
     (2, 5, 1, 16, [(5, 3), (5, 2)]), (2, 7, 1, 16, [(7, 3), (7, 3), (7, 1)]), (2, 5, 2, 16, [(5, 3), (5, 2)]),
     (2, 5, 2, 8, [(5, 3), (5, 2)]), (2, 3, 2, 4, [(3, 3)]), (2, 3, 1, 16, [(3, 3)]), (1, 5, 1, 16, [(5, 1)]),
     (1, 7, 2, 16, [(7, 1)]), (1, 3, 1, 16, [(3,)])])
-def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, size, expected, monkeypatch):
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, size, expected, channels_last,
+                                                     monkeypatch):
     """What oneDNN's fast depthwise weight-gradient kernel needs: every kernel torch sees is undilated (after
-    space to batch), at most 3 wide in its last dimension, and no larger than its (padded) input (the numba
-    kernels, which take float32 sequences first, switched off)."""
+    space to batch, or the phases as channels), at most 3 wide in its last dimension, and no larger than its
+    (padded) input (the numba kernels, which take float32 sequences first, switched off)."""
     monkeypatch.setenv(depthwise_kernels.SWITCH, "0")
-    x = torch.randn(2, 4, *[size] * ndim, requires_grad=True)
+    x = torch.randn(2, 4, *[size] * ndim)
+    if channels_last and ndim == 2:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
     module = DepthwiseConv(ndim, 4, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
     out = module(x)
     with _WeightGradientShapes() as shapes:
