@@ -27,7 +27,7 @@ from darts.workflows import load_data, search, train, train_baseline
 
 def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | None = None, quiet: bool = False,
               name: str | None = None) -> Path:
-    """Run the comparison of ``config.bench`` and return the benchmark's directory."""
+    """Run the comparison of ``config.bench`` with ``bench.seeds`` seeds and return the benchmark's directory."""
     data = load_data(config)  # bad files fail here, before any directory exists
     targets = [t.name for t in data.targets if t.kind == "classification"]
     if not targets:
@@ -36,6 +36,7 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
     further = {family: config.for_family(family) for family in config.bench.families}
     for family_config in further.values():
         build_search_network(family_config.model, data)
+    transfer = _transfer_genotype(config)
     bench_dir = new_run_dir(runs, f"bench-{name or config.task}")
     main = distributed.is_main()  # under torchrun every rank runs the steps; rank 0 writes
     if main:
@@ -47,49 +48,134 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
     searches += [(family_config, f"DARTS {family} cell", order) for family, family_config in further.items()
                  for order in config.bench.orders]
     plan = [f"{label} search ({order} order) and train" for _, label, order in searches]
-    plan += ["random genotype"] * config.bench.random_genotypes + ([config.bench.baseline] if config.bench.baseline else [])
-    log.event("start", f"benchmark {name or config.task}: {', '.join(plan)} -> {bench_dir}", plan=plan)
-    rows = [_majority_row(data, targets)]
+    plan += ["random genotype"] * config.bench.random_genotypes
+    plan += [f"{transfer} transferred"] if transfer else []
+    plan += [config.bench.baseline] if config.bench.baseline else []
+    seeds = [config.seed + i for i in range(config.bench.seeds)]
+    log.event("start", f"benchmark {name or config.task}, seeds {', '.join(map(str, seeds))}: {', '.join(plan)} "
+              f"-> {bench_dir}", plan=plan, seeds=seeds)
     step = 0
 
-    def announce(what: str) -> None:
+    def announce(what: str, seed: int) -> None:
         nonlocal step
         step += 1
-        log.event("step", f"[{step}/{len(plan)}] {what}", step=step)
+        log.event("step", f"[{step}/{len(plan) * len(seeds)}] seed {seed}: {what}", step=step, seed=seed)
 
-    for base, label, order in searches:
-        announce(f"search with {order}-order DARTS ({base.model.family}), then train its genotype")
-        ordered = base.model_copy(update={"search": base.search.model_copy(update={"order": order})}, deep=True)
-        search_dir = search(ordered, bench_dir, console=console, quiet=quiet)
-        search_seconds = json.loads((search_dir / "results.json").read_text())["seconds"]
-        train_dir = train(ordered, search_dir / "genotype.json", bench_dir, console=console, quiet=quiet)
-        rows.append(_row(f"{label} {order} order", train_dir, targets, search_seconds, search_dir))
-    supernet = build_search_network(config.model, data)
-    for index in range(config.bench.random_genotypes):
-        announce(f"train random genotype {index + 1}")
-        genotype = supernet.random_genotype(seed=config.seed + index)
-        if main:
-            genotype.save(bench_dir / f"random_genotype_{index + 1}.json")
-        distributed.barrier()
-        train_dir = train(config, bench_dir / f"random_genotype_{index + 1}.json", bench_dir, console=console,
-                          quiet=quiet)
-        rows.append(_row(f"random genotype {index + 1}" if config.bench.random_genotypes > 1 else "random genotype",
-                         train_dir, targets))
-    if config.bench.baseline:
-        announce(f"train the {config.bench.baseline} baseline")
-        train_dir = train_baseline(config, config.bench.baseline, bench_dir, console=console, quiet=quiet)
-        rows.append(_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets))
+    rows = []
+    for seed in seeds:
+        seeded = config.model_copy(update={"seed": seed}, deep=True)
+        seed_data = data if seed == config.seed else load_data(seeded)
+        rows.append({**_majority_row(seed_data, targets), "seed": seed, "kind": "majority"})
+        for base, label, order in searches:
+            announce(f"search with {order}-order DARTS ({base.model.family}), then train its genotype", seed)
+            base = base.model_copy(update={"seed": seed}, deep=True)
+            ordered = base.model_copy(update={"search": base.search.model_copy(update={"order": order})}, deep=True)
+            search_dir = search(ordered, bench_dir, console=console, quiet=quiet)
+            searched = json.loads((search_dir / "results.json").read_text())
+            train_dir = train(ordered, search_dir / "genotype.json", bench_dir, console=console, quiet=quiet)
+            row = _row(f"{label} {order} order", train_dir, targets, searched["seconds"], search_dir)
+            verdict = searched.get("verdict") or {}
+            last = (searched.get("diagnostics") or [{}])[-1]
+            rows.append({**row, "seed": seed, "kind": "searched", "verdict": verdict.get("verdict"),
+                         "decisive edges": last.get("decisive_edges"),
+                         "parameter-free share": last.get("parameter_free_share")})
+        supernet = build_search_network(seeded.model, seed_data)
+        for index in range(config.bench.random_genotypes):
+            announce(f"train random genotype {index + 1}", seed)
+            genotype = supernet.random_genotype(seed=seed * 1000 + index)
+            path = bench_dir / f"random_genotype_seed{seed}_{index + 1}.json"
+            if main:
+                genotype.save(path)
+            distributed.barrier()
+            train_dir = train(seeded, path, bench_dir, console=console, quiet=quiet)
+            rows.append({**_row("random genotype", train_dir, targets), "seed": seed, "kind": "random"})
+        if transfer:
+            announce(f"train {transfer} as {config.model.family}", seed)
+            train_dir = train(seeded, transfer, bench_dir, console=console, quiet=quiet,
+                              genotype_family=config.model.family)
+            rows.append({**_row(f"{transfer} (transferred)", train_dir, targets), "seed": seed, "kind": "transfer"})
+        if config.bench.baseline:
+            announce(f"train the {config.bench.baseline} baseline", seed)
+            train_dir = train_baseline(seeded, config.bench.baseline, bench_dir, console=console, quiet=quiet)
+            rows.append({**_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets), "seed": seed,
+                         "kind": "baseline"})
 
     table = pd.DataFrame(rows).set_index("model")
+    summary, wins = summarise(table)
     if main:
         atomic_write_text(bench_dir / "results.csv", table.to_csv(float_format="%.4f"))
-        atomic_write_text(bench_dir / "results.md", _markdown(table) + "\n")
-        atomic_write_json(bench_dir / "results.json", {"rows": table.reset_index().to_dict(orient="records")})
-    text = f"results of {bench_dir} (test split):\n" + _printable(table, targets)
+        atomic_write_text(bench_dir / "results.md", _summary_markdown(summary, wins, len(seeds)) + "\n\n"
+                          + "Every run:\n\n" + _markdown(table) + "\n")
+        atomic_write_json(bench_dir / "results.json", {
+            "seeds": seeds, "rows": table.reset_index().to_dict(orient="records"),
+            "summary": summary.reset_index().to_dict(orient="records"), "wins_over_random": wins})
+    runs_shown = table if len(seeds) == 1 else table.groupby(level="model", sort=False)[
+        [c for c in table.columns if c.endswith("accuracy")]].mean()  # several seeds: each task's mean
+    text = (f"results of {bench_dir} (test split, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}):\n"
+            + (_printable(table, targets) if len(seeds) == 1 else _markdown(runs_shown))
+            + "\n\n" + _summary_markdown(summary, wins, len(seeds)))
     log.event("finish", text, echo=False)
     if console is not None and main:  # the result itself, printed in quiet mode too
         console.print(text, highlight=False, soft_wrap=True)
     return bench_dir
+
+
+def _transfer_genotype(config: RunConfig) -> str | None:
+    """``bench.transfer`` when its cells fit ``model.family`` (same primitive names), else None."""
+    from darts.genotype import GenotypeError, load_genotype
+
+    if not config.bench.transfer:
+        return None
+    try:
+        load_genotype(load_genotype(config.bench.transfer).with_family(config.model.family))
+    except (GenotypeError, ValueError, KeyError):
+        return None
+    return config.bench.transfer
+
+
+def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Mean and standard deviation over the runs of each row (random genotypes pooled over seeds and draws),
+    and for each searched row its wins over random genotypes: seeds where it beat the mean of that seed's
+    random genotypes, out of the seeds."""
+    metrics = [c for c in table.columns if c.startswith("mean ")]
+    grouped = table.groupby(level="model", sort=False)
+    summary = grouped[metrics].agg(["mean", "std"])
+    summary.columns = [f"{metric} {stat}" for metric, stat in summary.columns]
+    summary["runs"] = grouped.size()
+    summary["parameters"] = grouped["parameters"].mean()
+    for column in ("search seconds", "train seconds", "decisive edges"):
+        if column in table.columns:
+            summary[column] = grouped[column].mean()
+    if "verdict" in table.columns:
+        summary["decisive runs"] = grouped["verdict"].agg(
+            lambda v: f"{int((v == 'decisive').sum())}/{int(v.notna().sum())}" if v.notna().any() else None)
+    wins: dict[str, str] = {}
+    random = table[table["kind"] == "random"]
+    if len(random):
+        per_seed = random.groupby("seed")["mean accuracy"].mean()
+        for model, runs in table[table["kind"] == "searched"].groupby(level="model", sort=False):
+            paired = [(acc, per_seed[seed]) for seed, acc in zip(runs["seed"], runs["mean accuracy"]) if seed in per_seed]
+            wins[model] = f"{sum(a > r for a, r in paired)}/{len(paired)}"
+    return summary, wins
+
+
+def _summary_markdown(summary: pd.DataFrame, wins: dict[str, str], seeds: int) -> str:
+    """The mean +- std table, with the searched rows' wins over random genotypes."""
+    def pm(mean: float, std: float) -> str:
+        return f"{mean:.4f}" if np.isnan(std) else f"{mean:.4f} +- {std:.4f}"
+
+    shown = pd.DataFrame(index=summary.index)
+    for metric in ("accuracy", "macro-F1"):
+        shown[f"mean {metric}"] = [pm(m, s) for m, s in zip(summary[f"mean {metric} mean"], summary[f"mean {metric} std"])]
+    shown["runs"] = summary["runs"].astype(int).astype(str)
+    shown["wins over random"] = [wins.get(model, "") for model in summary.index]
+    if "decisive runs" in summary.columns:
+        shown["decisive searches"] = summary["decisive runs"].fillna("")
+    shown["parameters"] = [f"{int(v):,}" if v > 0 else "" for v in summary["parameters"]]
+    if "search seconds" in summary.columns:
+        shown["search s"] = ["" if np.isnan(v) else f"{v:.0f}" for v in summary["search seconds"]]
+    table = shown.to_markdown(disable_numparse=True, colalign=["left"] + ["right"] * len(shown.columns))
+    return f"mean over {seeds} seed{'s' if seeds > 1 else ''} (+- standard deviation over the runs):\n\n" + table
 
 
 def _row(model: str, train_dir: Path, targets: list[str], search_seconds: float | None = None,
@@ -136,7 +222,7 @@ def _labels(split, targets: list[str]) -> dict[str, np.ndarray]:
 
 def _printable(table: pd.DataFrame, targets: list[str]) -> str:
     """The table without the run column, one block per task's metrics and one for the rest (fits a terminal)."""
-    shown = table.drop(columns="run")
+    shown = table.drop(columns=[c for c in ("run", "kind") if c in table.columns])
     blocks = [shown[[f"{t} accuracy", f"{t} micro-F1", f"{t} macro-F1"]] for t in targets]
     blocks.append(shown[[c for c in shown.columns if not any(c.startswith(f"{t} ") for t in targets)]])
     return "\n\n".join(_markdown(block) for block in blocks)
@@ -147,7 +233,7 @@ def _markdown(table: pd.DataFrame) -> str:
     def cell(column: str, value: Any) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return ""
-        if column == "parameters":
+        if column in ("parameters", "seed"):
             return f"{int(value):,}"
         if column.endswith("seconds"):
             return f"{value:.1f}"

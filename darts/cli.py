@@ -43,11 +43,22 @@ def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_genotype_show(args: argparse.Namespace, console: Console) -> int:
-    genotype = load_genotype(args.genotype)
+    source = Path(args.genotype)
+    run_dir = source if source.is_dir() else None
+    if run_dir is not None and not (run_dir / "genotype.json").exists():
+        raise FileNotFoundError(f"{run_dir} has no genotype.json; give a search run directory, a genotype file or "
+                                "a registered name")
+    genotype = load_genotype(run_dir / "genotype.json" if run_dir else args.genotype)
+    results = run_dir / "results.json" if run_dir else None
+    verdict = json.loads(results.read_text()).get("verdict") if results and results.exists() else None
     if args.json:
-        console.print_json(json.dumps(genotype.to_dict()))
-    else:
-        console.print(str(genotype), highlight=False)
+        console.print_json(json.dumps({**genotype.to_dict(), **({"verdict": verdict} if verdict else {})}))
+        return 0
+    console.print(str(genotype), highlight=False)
+    if verdict:
+        from darts.diagnostics import Verdict
+
+        console.print(str(Verdict.from_dict(verdict)), highlight=False)
     return 0
 
 
@@ -223,9 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     genotype = command("genotype", "inspect and draw genotypes", "Inspect and draw genotypes.")
     genotype_commands = genotype.add_subparsers(dest="genotype_command", required=True, metavar="ACTION")
     show = genotype_commands.add_parser("show", help="print a genotype file or a named genotype readably",
-                                        description="Validate and print a genotype JSON file or a named genotype "
-                                                    "(e.g. DARTS_V2, DARTS_RNN_V2).")
-    show.add_argument("genotype", metavar="FILE|NAME", help="a genotype JSON file or a registered name")
+                                        description="Validate and print a genotype JSON file, a named genotype "
+                                                    "(e.g. DARTS_V2, DARTS_RNN_V2), or a search run's genotype "
+                                                    "with the search's verdict.")
+    show.add_argument("genotype", metavar="FILE|NAME|RUN_DIR", help="a genotype JSON file, a registered name or a "
+                                                                    "search run directory")
     show.add_argument("--json", action="store_true", help="print the validated genotype as JSON")
     show.set_defaults(run=cmd_genotype_show)
     plot = genotype_commands.add_parser("plot", help="draw a genotype's cells (and a search's alpha history)",

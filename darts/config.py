@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 PRESETS = Path(__file__).with_name("presets")
 
@@ -79,6 +79,8 @@ class LoopConfig(Section):
     patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement; 0: off")
     monitor: str | None = Field(None, description="metric for early stopping and the best epoch, e.g. val_loss; "
                                                   "null: val_accuracy for classification, else val_loss")
+    loss_limit: float | None = Field(1e6, gt=0, description="a finite loss above this stops the run like a NaN "
+                                                             "(a diverging run); null: only NaN and inf stop it")
 
 
 class SearchConfig(LoopConfig):
@@ -99,6 +101,28 @@ class SearchConfig(LoopConfig):
                                                     "update) instead of its own forward and backward pass")
     genotype: Literal["final", "best"] = Field("final", description="genotype.json: the last epoch's genotype "
                                                                     "(as the paper) or the best by the monitor")
+    warmup_epochs: int = Field(0, ge=0, description="the first epochs train the weights only, no alpha step "
+                                                    "(PC-DARTS warms up 15 of 50 epochs); less than epochs")
+    min_steps_per_epoch: int = Field(10, ge=0, description="the search's batch size is lowered (to 2 at least) so "
+                                                           "that every epoch makes at least this many weight and "
+                                                           "alpha steps on small data; 0: batch_size as given")
+    min_arch_steps: int = Field(100, ge=0, description="a search that plans fewer alpha steps in all warns and "
+                                                       "names the keys to change")
+    selection: Literal["alpha", "perturbation"] = Field(
+        "alpha", description="how the genotype is chosen: the strongest alpha per edge (the paper), or by "
+                             "perturbation (DARTS-PT: the op whose removal hurts the supernet's validation "
+                             "accuracy most, edge by edge, with fine-tuning between decisions)")
+    selection_epochs: float = Field(0.25, ge=0, description="perturbation: epochs of weight fine-tuning after "
+                                                            "each decision (a fraction: part of an epoch)")
+    selection_examples: int = Field(512, ge=1, description="perturbation: held-out examples that score the "
+                                                           "supernet for each candidate (the same ones every time)")
+
+    @model_validator(mode="after")
+    def _warmup_before_end(self) -> "SearchConfig":
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(f"search.warmup_epochs ({self.warmup_epochs}) must be less than search.epochs "
+                             f"({self.epochs}): the alphas need at least one epoch of steps")
+        return self
 
 
 class TrainConfig(LoopConfig):
@@ -146,7 +170,12 @@ class BenchConfig(Section):
     """What a benchmark compares: searches of each order, random genotypes, a hand-designed baseline."""
 
     orders: list[Literal["first", "second", "exact"]] = Field(["first", "second"], description="search orders compared")
-    random_genotypes: int = Field(1, ge=0, description="random genotypes of the same space, trained alike")
+    seeds: int = Field(1, ge=1, description="every row runs with this many seeds (seed, seed + 1, ...; the seed "
+                                            "also draws generated data); the table shows mean +- std")
+    random_genotypes: int = Field(1, ge=0, description="random genotypes of the same space per seed, trained alike "
+                                                       "(the paper's random baseline)")
+    transfer: str | None = Field("DARTS_V2", description="a published genotype trained alike, its cells moved to "
+                                                         "model.family (conv1d, conv2d); null: none")
     baseline: str | None = Field("textcnn", description="hand-designed baseline network; null: none")
     baseline_filters: int = Field(64, ge=1, description="textcnn: filters per convolution width")
     baseline_dropout: float = Field(0.5, ge=0, lt=1, description="textcnn: dropout before the heads")
@@ -303,6 +332,8 @@ def _describe(model: type[BaseModel], item: dict, prefix: str) -> str:
         return f"unknown key {key!r}{hint} (known here: {', '.join(known)})"
     if item["type"] == "missing":
         return f"missing key {key!r}"
+    if item["type"] == "value_error":  # a check across keys: the message names them
+        return item["msg"].removeprefix("Value error, ")
     return f"{key}: {item['msg']} (got {item.get('input')!r})"
 
 

@@ -117,8 +117,8 @@ def plot_metrics(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
                if f"{split}_{m}" in history[0]]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6), squeeze=False)
     for key in ("train_loss", "val_loss", "arch_val_loss"):
-        if key in history[0]:
-            axes[0, 0].plot(epochs, [row[key] for row in history], marker="o", label=key)
+        if any(key in row for row in history):  # no alpha loss in warm-up epochs
+            axes[0, 0].plot(epochs, [row.get(key, float("nan")) for row in history], marker="o", label=key)
     axes[0, 0].set_title("loss")
     for key in metrics:
         axes[0, 1].plot(epochs, [row[key] for row in history], marker="o", label=key)
@@ -129,6 +129,53 @@ def plot_metrics(history: Sequence[dict[str, Any]], path: str | Path) -> Path:
         axis.set_xlabel("epoch")
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_diagnostics(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """A search's diagnostics over the epochs (:mod:`darts.diagnostics`): the top weight per edge (median and
+    range) against uniform and the decisive line; the shares of decisive edges and of parameter-free
+    primitives in the genotype, with the epochs where the genotype changed; the mean normalised entropy."""
+    from darts.diagnostics import DECISIVE
+
+    plt = _pyplot()
+    if not records:
+        raise ValueError("no diagnostics to plot (the search finished no epoch)")
+    epochs = [r["epoch"] for r in records]
+    uniform = records[0]["uniform"]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6), squeeze=False)
+    top = axes[0, 0]
+    top.fill_between(epochs, [r["alpha_top_min"] for r in records], [r["alpha_top_max"] for r in records],
+                     alpha=0.25, label="top weight, range over edges")
+    top.plot(epochs, [r["alpha_top_median"] for r in records], marker="o", label="top weight, median")
+    top.axhline(uniform, color="0.4", linestyle=":", label=f"uniform ({uniform:.3f})")
+    top.axhline(DECISIVE * uniform, color="tab:red", linestyle="--", label=f"decisive ({DECISIVE:g}x uniform)")
+    top.set_title("top softmax(alpha) per edge")
+    shares = axes[0, 1]
+    shares.plot(epochs, [r["decisive_edges"] for r in records], marker="o", label="decisive edges")
+    shares.plot(epochs, [r["parameter_free_share"] for r in records], marker="s", label="parameter-free genes")
+    changed = [r["epoch"] for r in records if r["genotype_changed"]]
+    if changed:
+        shares.scatter(changed, [1.02] * len(changed), marker="v", color="tab:red", label="genotype changed")
+    shares.set_ylim(-0.05, 1.1)
+    shares.set_title("shares")
+    entropy = axes[0, 2]
+    entropy.plot(epochs, [r["alpha_entropy"] for r in records], marker="o")
+    entropy.set_ylim(0, 1.05)
+    entropy.set_title("mean entropy / log(primitives)")
+    from matplotlib.ticker import MaxNLocator
+
+    warmup = [r["epoch"] for r in records if not r.get("arch_steps", 1)]
+    for axis in axes[0]:
+        if warmup:
+            axis.axvspan(min(warmup) - 0.5, max(warmup) + 0.5, color="0.9", zorder=0,
+                         label="warm-up (no alpha step)" if axis is top else None)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
     figure.tight_layout()
     return _save(figure, path)
 

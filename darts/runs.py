@@ -32,6 +32,10 @@ def _create_run_dir(root: str | Path, name: str) -> Path:
     raise RuntimeError(f"could not create a new run directory under {root}")
 
 
+#: events printed in quiet mode too: what a user must not miss
+ALWAYS_SHOWN = ("warning", "verdict")
+
+
 class RunLog:
     """A run's human log (``log.txt``) and machine-readable event log (``events.jsonl``), echoed to a console.
 
@@ -54,5 +58,5 @@ class RunLog:
         if message is not None:
             with open(self.run_dir / "log.txt", "a", encoding="utf-8") as file:
                 file.write(f"{record['time']} {message}\n")
-            if echo and self.console is not None and not self.quiet:
+            if echo and self.console is not None and (not self.quiet or kind in ALWAYS_SHOWN):
                 self.console.print(message, highlight=False, soft_wrap=True)

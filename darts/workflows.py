@@ -36,12 +36,13 @@ from darts.tasks import TaskData, get_task
 from darts.tasks.language import CorpusData
 from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoint, DropPathSchedule, EarlyStopping,
                                       GenotypeTracker, GradientClipping, LRSchedule, MetricsLogger, ProgressBar,
+                                      SearchDiagnostics,
                                       TerminateOnNonFinite, load_checkpoint, make_scheduler)
 from darts.training.language_model import (ActivationRegularization, AveragedSGD, BPTTLearningRate, HiddenState,
                                            KeepBest, LanguageModelArchitectureStep, LanguageModelLoss,
                                            LanguageModelTrainer)
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
-from darts.training.trainer import Callback, NonFiniteLossError, Trainer
+from darts.training.trainer import Callback, NonFiniteLossError, Trainer, stream_seed
 
 
 class RunError(RuntimeError):
@@ -141,7 +142,7 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
 def _common_callbacks(context: RunContext, loop, optimizer, console: Console | None,
                       description: str) -> list[Callback]:
     callbacks: list[Callback] = [
-        TerminateOnNonFinite(),
+        TerminateOnNonFinite(loop.loss_limit),
         LRSchedule(make_scheduler(optimizer, loop.schedule, loop.epochs, loop.lr_min, loop.lr_gamma)),
         MetricsLogger(context.run_dir, context.log),
         Checkpoint(context.run_dir, context.log),
@@ -197,6 +198,9 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     ``callbacks`` are added to the built-in ones (their state is checkpointed too)."""
     context = _start("search", config, runs, resume, console, quiet)
     config, data, s = context.config, context.data, context.config.search
+    if isinstance(data, CorpusData) and s.selection == "perturbation":
+        raise ValueError("search.selection perturbation scores the supernet of a classifier or regressor; a language "
+                         "model's search selects by alpha: set search.selection alpha")
     if isinstance(data, CorpusData) and s.reuse_gradient:
         raise ValueError("search.reuse_gradient does not apply to language models: their weight step adds AR "
                          "and TAR to the loss; set it false")
@@ -209,23 +213,29 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
                                 difference=s.difference, reuse_gradient=s.reuse_gradient)
     context.open()
     tracker = GenotypeTracker(context.run_dir)
-    common = [tracker, *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]
+    diagnostics = SearchDiagnostics(network, context.log)
+    common = [tracker, diagnostics, *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]
     if isinstance(data, CorpusData):  # DARTS' recurrent search: weights on train.txt, alphas on valid.txt
         _single_process("a language-model search")
         lm = config.lm
         trainer = LanguageModelTrainer(
             network, optimizer, data.train, s.batch_size, s.epochs, data.valid,
-            [LanguageModelArchitectureStep(architecture, data.valid, s.batch_size),
+            [LanguageModelArchitectureStep(architecture, data.valid, s.batch_size, s.warmup_epochs, s.loss_limit),
              *_language_model_callbacks(lm), *common], config.seed, s.monitor, lm.bptt, lm.max_bptt,
             lm.variable_bptt, lm.eval_batch_size, batch_norm_statistics="batch")
         sizes = f"{len(data.train):,} tokens for the weights, {len(data.valid):,} for the alphas"
     else:
         weight_split, alpha_split = (_augmented(part, data.augment)
                                      for part in split_dataset(data.train, s.split, config.seed))
-        trainer = Trainer(network, optimizer, loss, weight_split, s.batch_size, s.epochs, alpha_split,
-                          [ArchitectureStep(architecture, alpha_split, s.batch_size, config.seed), *common],
-                          config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
+        batch_size = search_batch_size(min(len(weight_split), len(alpha_split)), s)
+        step = ArchitectureStep(architecture, alpha_split, batch_size, config.seed, s.warmup_epochs, s.loss_limit)
+        trainer = Trainer(network, optimizer, loss, weight_split, batch_size, s.epochs, alpha_split,
+                          [step, *common], config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
         sizes = f"{len(weight_split)} examples for the weights, {len(alpha_split)} for the alphas"
+        if batch_size != s.batch_size:
+            sizes += f", batches of {batch_size} (search.min_steps_per_epoch {s.min_steps_per_epoch})"
+        if not context.resumed:
+            _warn_alpha_budget(context, s, len(trainer.train_batches()), batch_size)
     if not context.resumed:
         weights = sum(p.numel() for p in network.parameters())
         context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order): "
@@ -235,20 +245,97 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
 
     final = network.genotype()
     chosen = Genotype.from_dict(tracker.best["genotype"]) if s.genotype == "best" and tracker.best else final
+    if s.selection == "perturbation":
+        chosen = _select_by_perturbation(context, trainer, alpha_split, s, config.seed)
+    judged = diagnostics.verdict(s, chosen if s.selection == "perturbation" else None)
     _save_model(context, network)
     if distributed.is_main():
         chosen.save(context.run_dir / "genotype.json", overwrite=True)
-        _plot_search(context.run_dir, chosen, tracker.alphas, trainer.history)
+        _plot_search(context.run_dir, chosen, tracker.alphas, trainer.history, diagnostics.records)
     last = trainer.history[-1]
     results = {"command": "search", "task": config.task, "family": config.model.family, "epochs": trainer.epoch,
                "monitor": trainer.monitor, "best": trainer.best, "final": last,
                "genotype": s.genotype, "parameters": count_parameters(network)["model"],
-               "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
+               "seconds": round(sum(row["seconds"] for row in trainer.history), 2),
+               "verdict": judged.to_dict(),
+               "diagnostics": [{k: v for k, v in r.items() if k != "genotype"} for r in diagnostics.records]}
     if distributed.is_main():
         atomic_write_json(context.run_dir / "results.json", results)
     context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
+    context.log.event("verdict" if judged.decisive else "warning", str(judged), verdict=judged.to_dict())
     distributed.barrier()  # every rank returns once the run's files are written
     return context.run_dir
+
+
+def _select_by_perturbation(context: RunContext, trainer: Trainer, held_out: Dataset, s, seed: int) -> Genotype:
+    """DARTS-PT's selection (:mod:`darts.selection`) on the trained supernet: scored on ``s.selection_examples``
+    held-out examples, fine-tuned ``s.selection_epochs`` of the weight split after each decision. Writes
+    ``selection.json``."""
+    from darts.selection import select_by_perturbation
+    from darts.training.objective import higher_is_better
+    from darts.training.trainer import call_model, make_loader
+
+    order = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(seed)).tolist()
+    probe = Subset(held_out, order[:s.selection_examples])
+    sign = 1.0 if higher_is_better(trainer.monitor) else -1.0
+    model, optimizer, loss_fn = trainer.model, trainer.optimizer, trainer.loss_fn
+    steps = round(s.selection_epochs * len(trainer.train_batches()))
+    tunings = [0]
+
+    def score() -> float:
+        return sign * trainer.evaluate(probe, "val_")[trainer.monitor]
+
+    def fine_tune() -> None:
+        tunings[0] += 1
+        done = 0
+        model.train()
+        while done < steps:
+            loader = make_loader(trainer.train_data, trainer.batch_size, stream_seed(seed, 10**6 + tunings[0], 0, done),
+                                 shuffle=True)
+            for inputs, targets in loader:
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(call_model(model, inputs), targets).backward()
+                if s.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+                optimizer.step()
+                done += 1
+                if done >= steps:
+                    break
+        optimizer.zero_grad(set_to_none=True)
+
+    def report(decision) -> None:
+        ranked = sorted(decision.scores.items(), key=lambda item: item[1])
+        context.log.event("selection", f"  selection: {decision.cell} {'edge' if decision.what == 'primitive' else 'node'} "
+                          f"{decision.where}: {', '.join(decision.chosen)} ({trainer.monitor} {sign * decision.base:.4f}; "
+                          f"without it {sign * ranked[0][1]:.4f})", **decision.__dict__)
+
+    start = time.perf_counter()
+    context.log.event("selection", f"selection by perturbation: {sum(w.shape[0] for w in model.alphas.values())} edges, "
+                      f"scored on {len(probe)} held-out examples, {steps} fine-tuning steps after each decision")
+    selection = select_by_perturbation(model, score, fine_tune, seed=seed, report=report)
+    if distributed.is_main():
+        atomic_write_json(context.run_dir / "selection.json",
+                          {**selection.to_dict(), "seconds": round(time.perf_counter() - start, 2)})
+    return selection.genotype
+
+
+def search_batch_size(examples: int, s) -> int:
+    """``search.batch_size``, lowered (never below 2) so that ``examples`` give ``search.min_steps_per_epoch``
+    batches an epoch: on small data the alphas still get steps to learn from."""
+    if not s.min_steps_per_epoch:
+        return s.batch_size
+    return min(s.batch_size, max(2, examples // s.min_steps_per_epoch))
+
+
+def _warn_alpha_budget(context: RunContext, s, batches: int, batch_size: int) -> None:
+    """A warning, naming the keys to change, when the search plans fewer alpha steps than ``search.min_arch_steps``."""
+    planned = (s.epochs - s.warmup_epochs) * batches
+    if planned >= s.min_arch_steps:
+        return
+    context.log.event("warning", f"warning: the alphas get only {planned} steps ({s.epochs - s.warmup_epochs} epochs "
+                      f"after warm-up x {batches} batches of {batch_size}), fewer than search.min_arch_steps "
+                      f"({s.min_arch_steps}); raise search.epochs, lower search.batch_size or search.warmup_epochs, "
+                      f"or give more data", planned_arch_steps=planned)
 
 
 def _language_model_callbacks(lm) -> list[Callback]:
@@ -264,12 +351,14 @@ def _single_process(what: str) -> None:
         raise ValueError(f"{what} runs in one process; start it without torchrun")
 
 
-def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history: list[dict]) -> None:
-    from darts.plots import plot_alpha_history, plot_genotype, plot_metrics
+def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history: list[dict],
+                 diagnostics: list[dict]) -> None:
+    from darts.plots import plot_alpha_history, plot_diagnostics, plot_genotype, plot_metrics
 
     plot_genotype(genotype, run_dir / "genotype.png")
     plot_alpha_history(alphas, run_dir / "alphas.png")
     plot_metrics(history, run_dir / "metrics.png")
+    plot_diagnostics(diagnostics, run_dir / "diagnostics.png")
 
 
 # --- train -------------------------------------------------------------------------------------------------

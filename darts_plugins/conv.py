@@ -219,6 +219,8 @@ class ConvFamily(Family):
             ("sep_conv_7", partial(_sep_conv, n, 7), paper("sep_conv", 7), "separable conv, 7 wide"),
             ("dil_conv_3", partial(_dil_conv, n, 3), paper("dil_conv", 3), "dilated separable conv, 3 wide"),
             ("dil_conv_5", partial(_dil_conv, n, 5), paper("dil_conv", 5), "dilated separable conv, 5 wide"),
+            ("conv_3", partial(_conv, n, 3), paper("conv", 3), "ReLU-conv-BN, 3 wide (a text CNN's trigram filter)"),
+            ("conv_5", partial(_conv, n, 5), paper("conv", 5), "ReLU-conv-BN, 5 wide"),
             ("conv_7", partial(_conv, n, 7), paper("conv", 7), "ReLU-conv-BN, 7 wide (CANDLE P3B5)"),
         ]
         return [Primitive(self.name, name, factory, aliases, text) for name, factory, aliases, text in spec]

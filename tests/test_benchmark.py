@@ -75,17 +75,44 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
     (bench,) = tmp_path.glob("bench-p3b5-*")
     table = pd.read_csv(bench / "results.csv", index_col="model")
     assert list(table.index) == ["majority class", "DARTS first order", "DARTS second order", "random genotype",
-                                 "textcnn (hand-designed)"]
+                                 "DARTS_V2 (transferred)", "textcnn (hand-designed)"]
     for task in ("subsite", "laterality", "behavior", "grade"):
         assert {f"{task} accuracy", f"{task} micro-F1", f"{task} macro-F1"} <= set(table.columns)
     assert {"mean accuracy", "mean micro-F1", "mean macro-F1", "parameters", "search seconds", "train seconds"} \
         <= set(table.columns)
     assert table.loc["DARTS second order", "search seconds"] > 0 and table.loc["textcnn (hand-designed)", "parameters"] > 0
-    assert (bench / "results.md").read_text().startswith("| model")
+    assert (bench / "results.md").read_text().startswith("mean over 1 seed")
     assert load_config(bench / "config.yaml").search.batch_size == 40  # the CANDLE key reached the runs
-    assert len(list(bench.glob("search-p3b5-*"))) == 2 and len(list(bench.glob("train-p3b5-*"))) == 4
+    assert len(list(bench.glob("search-p3b5-*"))) == 2 and len(list(bench.glob("train-p3b5-*"))) == 5
+    assert set(table.loc[["DARTS first order", "DARTS second order"], "verdict"]) <= {"decisive", "inconclusive"}
+    assert "search verdict:" in out  # printed in quiet mode too
     trained = sorted(bench.glob("train-p3b5-*"))[-1]  # the baseline's run can be evaluated like any other
     assert main(["evaluate", str(trained)]) == 0
+
+
+def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path, capsys):
+    shrink = ["--data.documents", "120", "--data.test_documents", "40", "--data.sequence_length", "24",
+              "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
+              "4", "--search.epochs", "1", "--train.epochs", "1", "--bench.orders", "[first]", "--bench.seeds", "2",
+              "--bench.random_genotypes", "2", "--bench.baseline", "null", "--bench.transfer", "null"]
+    assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
+    out = capsys.readouterr().out
+    (bench,) = tmp_path.glob("bench-p3b5-*")
+    table = pd.read_csv(bench / "results.csv")
+    assert sorted(table["seed"].unique()) == [0, 1]
+    assert (table["model"] == "random genotype").sum() == 4 and (table["model"] == "DARTS first order").sum() == 2
+    results = json.loads((bench / "results.json").read_text())
+    summary = {row["model"]: row for row in results["summary"]}
+    searched = table[table["model"] == "DARTS first order"]["mean accuracy"]
+    assert summary["DARTS first order"]["mean accuracy mean"] == pytest.approx(searched.mean(), abs=1e-4)
+    assert summary["DARTS first order"]["mean accuracy std"] == pytest.approx(searched.std(), abs=1e-4)
+    assert summary["random genotype"]["runs"] == 4
+    # the wins, counted by hand: a seed's search against the mean of that seed's random genotypes
+    random = table[table["model"] == "random genotype"].groupby("seed")["mean accuracy"].mean()
+    wins = sum(row["mean accuracy"] > random[row["seed"]] for _, row in table[table["model"] == "DARTS first order"].iterrows())
+    assert results["wins_over_random"] == {"DARTS first order": f"{wins}/2"}
+    assert "+-" in out and "wins over random" in out
+    assert len({p.name for p in bench.glob("random_genotype_seed*_*.json")}) == 4
 
 
 def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
@@ -102,7 +129,7 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
         np.save(folder / f"{split}_Y.npy", labels[rows])
     shrink = ["--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1", "--train.epochs",
               "1", "--search.batch_size", "20", "--train.batch_size", "20", "--bench.orders", "[first]",
-              "--bench.random_genotypes", "0", "--bench.baseline_filters", "4"]
+              "--bench.random_genotypes", "0", "--bench.baseline_filters", "4", "--bench.transfer", "null"]
     assert main(["bench", "p3b5", "--full", "--runs", str(tmp_path / "runs"), "--quiet", *shrink]) == 0
     (bench,) = (tmp_path / "runs").iterdir()
     table = pd.read_csv(bench / "results.csv", index_col="model")
@@ -118,7 +145,8 @@ def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, cap
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8",
               "--train.channels", "4", "--search.epochs", "1", "--train.epochs", "1", "--bench.orders", "[first]",
               "--bench.random_genotypes", "0", "--bench.baseline", "null", "--bench.families", "[recurrent]",
-              "--bench.family_overrides.recurrent", "{model.nodes: 2, model.hidden_size: 6, model.global_pool: max}"]
+              "--bench.family_overrides.recurrent", "{model.nodes: 2, model.hidden_size: 6, model.global_pool: max}",
+              "--bench.transfer", "null"]
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
     assert "DARTS recurrent cell first order" in capsys.readouterr().out
     (bench,) = tmp_path.glob("bench-p3b5-*")

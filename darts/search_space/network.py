@@ -48,6 +48,9 @@ class Supernet(nn.Module):
     family: Family
     primitive_names: tuple[str, ...]
     cell_concat: dict[str, tuple[int, ...]]
+    #: mixing weights that replace softmax(alpha) in the forward pass while set (selection by perturbation
+    #: masks and projects edges through them); None: the alphas decide
+    fixed_weights: dict[str, torch.Tensor] | None = None
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[tuple[str, nn.Parameter]]:
@@ -62,7 +65,9 @@ class Supernet(nn.Module):
                 for p in self._modules[name].parameters()]
 
     def arch_weights(self) -> dict[str, torch.Tensor]:
-        """softmax(alpha) of every cell type, each row an edge's mixing weights."""
+        """softmax(alpha) of every cell type, each row an edge's mixing weights (or :attr:`fixed_weights`)."""
+        if self.fixed_weights is not None:
+            return dict(self.fixed_weights)
         return {name: F.softmax(alpha, dim=-1) for name, alpha in self.alphas.items()}
 
     def random_genotype(self, seed: int = 0, k: int | None = None) -> Genotype:
@@ -266,7 +271,7 @@ class SearchNetwork(Supernet, CellNetwork):
     def arch_weights(self) -> dict[str, torch.Tensor]:
         """Each edge's mixing weights: softmax(alpha), times the edge's weight under edge normalisation."""
         weights = super().arch_weights()
-        if self.edge_alphas is None:
+        if self.edge_alphas is None or self.fixed_weights is not None:
             return weights
         return {name: w * self.edge_weights(self.edge_alphas[name]).unsqueeze(-1) for name, w in weights.items()}
 

@@ -28,17 +28,31 @@ class ArchitectureStep(Callback):
     """Before each weight step, one alpha step on a batch of the held-out split (never the weight batches).
 
     The held-out loader is reshuffled each epoch from the run seed and restarts whenever it runs out.
-    Adds ``arch_val_loss`` (the mean validation loss of the alpha steps) to the epoch's metrics.
+    The first ``warmup_epochs`` epochs make no alpha step (the weights learn alone). Adds ``arch_val_loss``
+    (the mean validation loss of the alpha steps) to the epoch's metrics. A validation loss that is not
+    finite, or above ``loss_limit``, stops the run.
     """
 
     order = -10
 
-    def __init__(self, architecture: Architecture, held_out: Dataset, batch_size: int, seed: int = 0) -> None:
+    def __init__(self, architecture: Architecture, held_out: Dataset, batch_size: int, seed: int = 0,
+                 warmup_epochs: int = 0, loss_limit: float | None = None) -> None:
         if len(held_out) == 0:
             raise ValueError("the alpha step's held-out split is empty; give the search more training data")
         self.architecture, self.held_out, self.batch_size, self.seed = architecture, held_out, batch_size, seed
+        self.warmup_epochs, self.loss_limit = warmup_epochs, loss_limit
         self._batches: Iterator | None = None
         self._losses: list[float] = []
+
+    def warming_up(self, trainer: "Trainer") -> bool:
+        """Whether the current epoch is one of the weight-only warm-up epochs."""
+        return trainer.epoch < self.warmup_epochs
+
+    def check(self, val_loss: float, trainer: "Trainer") -> None:
+        """Stop the run at a non-finite or exploding validation loss of the alpha step."""
+        problem = _loss_problem(val_loss, self.loss_limit)
+        if problem:
+            raise NonFiniteLossError(f"{problem} validation loss ({val_loss:.4g}) in the alpha step at {trainer.where}")
 
     def _cycle(self, epoch: int) -> Iterator:
         cycle = 0
@@ -50,14 +64,16 @@ class ArchitectureStep(Callback):
         self._batches, self._losses = self._cycle(trainer.epoch), []
 
     def before_batch(self, trainer: "Trainer") -> None:
+        if self.warming_up(trainer):
+            return
         val_loss = self.architecture.step(trainer.batch, next(self._batches))["val_loss"]
         if self.architecture.train_gradient is not None:  # fast mode: the weight step reuses it
             trainer.precomputed, self.architecture.train_gradient = self.architecture.train_gradient, None
-        if not math.isfinite(val_loss):
-            raise NonFiniteLossError(f"non-finite validation loss ({val_loss}) in the alpha step at {trainer.where}")
+        self.check(val_loss, trainer)
         self._losses.append(val_loss)
 
     def after_epoch(self, trainer: "Trainer") -> None:
+        trainer.epoch_metrics["arch_steps"] = len(self._losses)
         if self._losses:
             trainer.epoch_metrics["arch_val_loss"] = sum(self._losses) / len(self._losses)
 
@@ -134,13 +150,27 @@ class DropPathSchedule(Callback):
         trainer.model.drop_path_prob = self.max_prob * trainer.epoch / trainer.epochs
 
 
+def _loss_problem(value: float, limit: float | None) -> str | None:
+    """Why a loss stops the run ("non-finite", "exploding" above ``limit``), or None if it does not."""
+    if not math.isfinite(value):
+        return "non-finite"
+    if limit is not None and value > limit:
+        return f"exploding (above loss_limit {limit:g})"
+    return None
+
+
 class TerminateOnNonFinite(Callback):
-    """Stop with :class:`NonFiniteLossError`, naming the epoch and step, at the first NaN or infinite loss."""
+    """Stop with :class:`NonFiniteLossError`, naming the epoch and step, at the first NaN or infinite loss,
+    or at a finite loss above ``limit`` (a diverging run)."""
+
+    def __init__(self, limit: float | None = None) -> None:
+        self.limit = limit
 
     def after_loss(self, trainer: "Trainer") -> None:
         value = float(trainer.loss.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(f"non-finite training loss ({value}) at {trainer.where}")
+        problem = _loss_problem(value, self.limit)
+        if problem:
+            raise NonFiniteLossError(f"{problem} training loss ({value:.4g}) at {trainer.where}")
 
 
 class EarlyStopping(Callback):
@@ -200,6 +230,57 @@ class GenotypeTracker(Callback):
         self.best = state.get("best")
 
 
+class SearchDiagnostics(Callback):
+    """After each search epoch, how decisive the alphas are and what the genotype holds
+    (:mod:`darts.diagnostics`): the summary figures go into the epoch's metrics (so ``metrics.csv``), the
+    per-edge figures into a ``diagnostics`` event; :meth:`verdict` judges the search at its end."""
+
+    order = 1  # after the alpha step's metrics, before the metrics are written
+
+    def __init__(self, network, log: RunLog | None = None) -> None:
+        from darts.diagnostics import is_mixed, parameter_free
+        from darts.plugins import get_registry
+
+        self.log = log
+        names = list(network.primitive_names)
+        self.free = parameter_free(get_registry().resolve(network.family.name, names))
+        self.mixed = is_mixed(names, self.free)
+        self.records: list[dict] = []
+
+    def after_epoch(self, trainer: "Trainer") -> None:
+        from darts.diagnostics import SCALARS, epoch_diagnostics
+        from darts.genotype import Genotype
+
+        model = trainer.model
+        weights = {name: torch.softmax(alpha.detach(), dim=-1) for name, alpha in model.alphas.items()}
+        previous = Genotype.from_dict(self.records[-1]["genotype"]) if self.records else None
+        genotype = model.genotype()
+        record = epoch_diagnostics(weights, genotype, previous, self.free)
+        record.update(epoch=trainer.epoch, arch_steps=trainer.epoch_metrics.get("arch_steps", 0),
+                      genotype=genotype.to_dict())
+        self.records.append(record)
+        trainer.epoch_metrics.update({key: float(record[key]) for key in SCALARS})
+        if self.log is not None:
+            summary = {key: value for key, value in record.items() if key != "genotype"}
+            self.log.event("diagnostics", f"  alphas: {record['decisive_edges']:.0%} of edges decisive, median top "
+                           f"weight {record['alpha_top_median']:.3f} (uniform {record['uniform']:.3f}); "
+                           f"parameter-free {record['parameter_free_share']:.0%} of the genotype; "
+                           f"{record['genotype_changes']} genes changed", **summary)
+
+    def verdict(self, search, chosen=None):
+        """The search's :class:`~darts.diagnostics.Verdict` from the epochs recorded so far; ``chosen``: the
+        genotype selected otherwise than by alpha, judged for a collapse onto parameter-free primitives."""
+        from darts.diagnostics import free_share, verdict
+
+        return verdict(self.records, search, self.mixed, None if chosen is None else free_share(chosen, self.free))
+
+    def state_dict(self) -> dict:
+        return {"records": self.records}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.records = list(state.get("records", []))
+
+
 class MetricsLogger(Callback):
     """Rewrites ``metrics.csv`` from the history after each epoch and logs the epoch's figures."""
 
@@ -215,7 +296,10 @@ class MetricsLogger(Callback):
             frame = pd.DataFrame(trainer.history)
             atomic_write_text(self.run_dir / "metrics.csv", frame.to_csv(index=False, float_format="%.6g"))
         m = trainer.epoch_metrics
-        shown = [k for k in m if k not in ("epoch", "seconds_per_step") and not k.startswith(("train_", "val_"))
+        from darts.diagnostics import SCALARS
+
+        hidden = ("epoch", "seconds_per_step", "arch_steps", *SCALARS)  # the diagnostics have a line of their own
+        shown = [k for k in m if k not in hidden and not k.startswith(("train_", "val_"))
                  or k in ("train_loss", "val_loss", trainer.monitor)]
         summary = ", ".join(f"{k} {m[k]:.4g}" for k in shown if isinstance(m[k], float))
         star = " *" if trainer.improved else ""

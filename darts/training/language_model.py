@@ -23,7 +23,7 @@ from torch import nn
 from darts.architecture import Architecture
 from darts.data.corpus import batchify
 from darts.training.callbacks import ArchitectureStep
-from darts.training.trainer import Callback, NonFiniteLossError, Trainer, batch_statistics, stream_seed
+from darts.training.trainer import Callback, Trainer, batch_statistics, stream_seed
 
 if TYPE_CHECKING:
     from darts.runs import RunLog
@@ -312,11 +312,13 @@ class LanguageModelArchitectureStep(ArchitectureStep):
     step on the window of the validation stream at the same position and length as the training window,
     with a hidden state of its own, carried detached from step to step and reset each epoch."""
 
-    def __init__(self, architecture: Architecture, held_out: torch.Tensor, batch_size: int) -> None:
+    def __init__(self, architecture: Architecture, held_out: torch.Tensor, batch_size: int,
+                 warmup_epochs: int = 0, loss_limit: float | None = None) -> None:
         if len(held_out) < 2 * batch_size:
             raise ValueError(f"the alpha step's validation stream has {len(held_out)} tokens, too few for "
                              f"{batch_size} rows; give a longer validation file or a smaller batch size")
         self.architecture, self.rows = architecture, batchify(held_out, batch_size)
+        self.warmup_epochs, self.loss_limit = warmup_epochs, loss_limit
         self._losses: list[float] = []
         self.hidden: torch.Tensor | None = None
 
@@ -324,13 +326,13 @@ class LanguageModelArchitectureStep(ArchitectureStep):
         self.hidden, self._losses = None, []
 
     def before_batch(self, trainer: Trainer) -> None:
+        if self.warming_up(trainer):
+            return
         start, size = trainer.window
         inputs, targets = window(self.rows, start % (self.rows.shape[1] - 1), size)
         hidden = self.hidden if self.hidden is not None else trainer.model.init_hidden(inputs.shape[0])
         result = self.architecture.step(trainer.batch, ((inputs, hidden), targets))
-        if not math.isfinite(result["val_loss"]):
-            raise NonFiniteLossError(f"non-finite validation loss ({result['val_loss']}) in the alpha step at "
-                                     f"{trainer.where}")
+        self.check(result["val_loss"], trainer)
         self.hidden = result["val_output"].hidden
         self._losses.append(result["val_loss"])
 

@@ -1,0 +1,123 @@
+"""Selection by perturbation (DARTS-PT: Wang et al., "Rethinking architecture selection in differentiable
+NAS", ICLR 2021): the genotype chosen from what each primitive and edge does for the trained supernet.
+
+The paper's argmax of alpha favours parameter-free primitives: early in the search they help most, and the
+alphas remember it. Here, edge after edge (in a random order), each primitive is removed in turn (its mixing
+weight set to zero) and the supernet's validation score measured; the edge keeps the primitive whose removal
+hurts most, and from then on uses it alone. After every decision the weights are fine-tuned briefly. Then,
+node after node, each incoming edge is removed in turn, and the node keeps the ``k`` edges whose removal
+hurts most. The alphas only fill the edges not yet decided.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from darts.genotype import NONE, Genotype, derive_cell
+
+
+@dataclass
+class Decision:
+    """One decision: which cell type and edge (or node), the candidates' scores without each, the choice."""
+
+    cell: str
+    what: str  # "primitive" (edge) or "edges" (node)
+    where: int  # edge index, or node index
+    scores: dict[str, float]  # candidate -> supernet score with that candidate removed
+    chosen: list[str]
+    base: float  # the supernet's score with every candidate present
+
+
+@dataclass
+class Selection:
+    """The decisions of a selection and the genotype they give."""
+
+    genotype: Genotype
+    decisions: list[Decision] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"genotype": self.genotype.to_dict(), "decisions": [d.__dict__ for d in self.decisions]}
+
+
+def node_edges(edges: int, inputs: int) -> list[range]:
+    """The edge indices entering each intermediate node of a cell with ``inputs`` inputs and ``edges`` edges."""
+    spans, start, node = [], 0, 0
+    while start < edges:
+        spans.append(range(start, start + inputs + node))
+        start += inputs + node
+        node += 1
+    if start != edges:
+        raise ValueError(f"{edges} edges do not form whole nodes with {inputs} cell inputs")
+    return spans
+
+
+def select_by_perturbation(network, score: Callable[[], float], fine_tune: Callable[[], None],
+                           k: int | None = None, seed: int = 0,
+                           report: Callable[[Decision], None] | None = None) -> Selection:
+    """Choose a genotype of ``network`` (a supernet) by perturbation.
+
+    ``score()`` measures the supernet as it is now (higher is better: validation accuracy, or minus a loss);
+    ``fine_tune()`` trains its weights a little after each decision; ``k`` edges per node are kept (2 for
+    feedforward cells, 1 for recurrent ones by default). The network's mixing weights are fixed while it
+    runs and released at the end, even on an error."""
+    names = list(network.primitive_names)
+    candidates = [i for i, name in enumerate(names) if name != NONE]
+    inputs = 1 if network.family.cell == "recurrent" else 2
+    k = k if k is not None else (1 if network.family.cell == "recurrent" else 2)
+    with torch.no_grad():
+        weights = {cell: w.detach().clone() for cell, w in network.arch_weights().items()}
+    decisions: list[Decision] = []
+    order = [(cell, edge) for cell, w in weights.items() for edge in range(w.shape[0])]
+    random.Random(seed).shuffle(order)
+    try:
+        network.fixed_weights = weights
+        for cell, edge in order:  # the primitive of every edge
+            base = score()
+            scores = {}
+            for op in candidates:
+                kept = weights[cell][edge, op].item()
+                weights[cell][edge, op] = 0.0
+                scores[names[op]] = score()
+                weights[cell][edge, op] = kept
+            chosen = min(candidates, key=lambda op: scores[names[op]])  # its removal hurts most
+            weights[cell][edge] = 0.0
+            weights[cell][edge, chosen] = 1.0
+            decisions.append(Decision(cell, "primitive", edge, scores, [names[chosen]], base))
+            if report:
+                report(decisions[-1])
+            fine_tune()
+        strengths = {cell: torch.zeros(w.shape[0]) for cell, w in weights.items()}
+        for cell, w in weights.items():  # the edges of every node
+            for node, span in enumerate(node_edges(w.shape[0], inputs)):
+                if len(span) <= k:
+                    strengths[cell][list(span)] = 1.0
+                    continue
+                base = score()
+                scores = {}
+                for edge in span:
+                    kept = w[edge].clone()
+                    w[edge] = 0.0
+                    scores[f"input {edge - span.start}"] = score()
+                    w[edge] = kept
+                ranked = sorted(span, key=lambda e: scores[f"input {e - span.start}"])[:k]
+                for rank, edge in enumerate(ranked):
+                    strengths[cell][edge] = 1.0 + k - rank  # derive_cell keeps the strongest k
+                dropped = [e for e in span if e not in ranked]
+                w[dropped] = 0.0
+                decisions.append(Decision(cell, "edges", node, scores,
+                                          [f"input {e - span.start}" for e in ranked], base))
+                if report:
+                    report(decisions[-1])
+                fine_tune()
+    finally:
+        network.fixed_weights = None
+    cells = {}
+    for cell, w in weights.items():
+        onehot = torch.zeros_like(w)
+        onehot[torch.arange(w.shape[0]), w.argmax(dim=1)] = 1.0
+        cells[cell] = derive_cell(onehot * strengths[cell].unsqueeze(1), names, inputs, k, network.cell_concat[cell])
+    return Selection(Genotype(network.family.name, tuple(names), cells), decisions)
