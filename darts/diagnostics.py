@@ -72,6 +72,9 @@ def epoch_diagnostics(weights: Mapping[str, torch.Tensor], genotype: Genotype, p
     n = next(iter(weights.values())).shape[-1]
     uniform = 1.0 / n
     entropies = [e / math.log(n) if n > 1 else 0.0 for stats in edges.values() for e in stats["entropy"]]
+    genotype = Genotype(genotype.family, genotype.primitives, {n: c for n, c in genotype.cells.items() if n in weights})
+    previous = None if previous is None else Genotype(previous.family, previous.primitives,
+                                                      {n: c for n, c in previous.cells.items() if n in weights})
     changes = genotype_changes(previous, genotype)
     return {
         "edges": edges,

@@ -66,7 +66,7 @@ def test_the_full_benchmark_needs_the_users_files(tmp_path, capsys):
 def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
     shrink = ["--data.documents", "240", "--data.test_documents", "80", "--data.sequence_length", "40",
               "--data.vocab_size", "300", "--model.channels", "4", "--model.embedding_dim", "8",
-              "--train.channels", "4", "--search.epochs", "1", "--train.epochs", "1", "--bench.baseline_filters", "8"]
+              "--train.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.baseline_filters", "8"]
     candle = tmp_path / "candle.txt"
     candle.write_text("[Global_Params]\nbatch_size = 40\n")
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", "--candle", str(candle), *shrink]) == 0
@@ -93,7 +93,7 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
 def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path, capsys):
     shrink = ["--data.documents", "120", "--data.test_documents", "40", "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
-              "4", "--search.epochs", "1", "--train.epochs", "1", "--bench.orders", "[first]", "--bench.seeds", "2",
+              "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]", "--bench.seeds", "2",
               "--bench.random_genotypes", "2", "--bench.baseline", "null", "--bench.transfer", "null"]
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
     out = capsys.readouterr().out
@@ -127,7 +127,7 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
     for split, rows in (("train", slice(0, 120)), ("test", slice(120, 160))):
         np.save(folder / f"{split}_X.npy", tokens[rows].astype(np.int32))
         np.save(folder / f"{split}_Y.npy", labels[rows])
-    shrink = ["--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1", "--train.epochs",
+    shrink = ["--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs",
               "1", "--search.batch_size", "20", "--train.batch_size", "20", "--bench.orders", "[first]",
               "--bench.random_genotypes", "0", "--bench.baseline_filters", "4", "--bench.transfer", "null"]
     assert main(["bench", "p3b5", "--full", "--runs", str(tmp_path / "runs"), "--quiet", *shrink]) == 0
@@ -143,7 +143,7 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
 def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, capsys):
     shrink = ["--data.documents", "160", "--data.test_documents", "60", "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8",
-              "--train.channels", "4", "--search.epochs", "1", "--train.epochs", "1", "--bench.orders", "[first]",
+              "--train.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]",
               "--bench.random_genotypes", "0", "--bench.baseline", "null", "--bench.families", "[recurrent]",
               "--bench.family_overrides.recurrent", "{model.nodes: 2, model.hidden_size: 6, model.global_pool: max}",
               "--bench.transfer", "null"]

@@ -139,7 +139,7 @@ def test_small_data_gets_smaller_batches_and_a_warning(tmp_path, capsys):
     assert search_batch_size(25, s) == 2 and search_batch_size(10_000, s) == s.batch_size
     assert search_batch_size(25, s.model_copy(update={"min_steps_per_epoch": 0})) == s.batch_size
     assert main(["search", "motifs-quick", "--runs", str(tmp_path), "--quiet", "--data.samples", "50",
-                 "--data.test_samples", "20", "--data.length", "16", "--search.epochs", "2",
+                 "--data.test_samples", "20", "--data.length", "16", "--search.epochs", "2", "--search.warmup_epochs", "0",
                  "--search.batch_size", "64"]) == 0
     out = capsys.readouterr().out
     assert "warning: the alphas get only" in out and "search.min_arch_steps" in out
@@ -148,7 +148,8 @@ def test_small_data_gets_smaller_batches_and_a_warning(tmp_path, capsys):
 
 
 def test_an_exploding_loss_stops_the_run(tmp_path, capsys):
-    config = load_config("motifs-quick", [*TINY_MOTIFS, "--search.epochs", "2", "--search.loss_limit", "1e-3"])
+    config = load_config("motifs-quick", [*TINY_MOTIFS, "--search.epochs", "2", "--search.warmup_epochs", "0",
+                                           "--search.loss_limit", "1e-3"])
     with pytest.raises(RunError, match="exploding"):
         search(config, tmp_path / "a")
     assert main(["search", "motifs-quick", "--runs", str(tmp_path / "b"), "--quiet", *TINY_MOTIFS,

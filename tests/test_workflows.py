@@ -30,7 +30,7 @@ TINY = {
     "keywords-quick": ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "5",
                        "--model.nodes", "3"],
 }
-SHORT = ["--search.epochs", "2", "--train.epochs", "2"]
+SHORT = ["--search.epochs", "2", "--search.warmup_epochs", "0", "--train.epochs", "2"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -85,7 +85,7 @@ def test_same_seed_same_genotype_and_metrics(tmp_path):
 
 
 def test_every_run_gets_its_own_directory_and_finished_runs_are_not_resumed(tmp_path):
-    config = tiny("tabular-quick", "--search.epochs", "1")
+    config = tiny("tabular-quick", "--search.epochs", "1", "--search.warmup_epochs", "0")
     first, second = search(config, tmp_path), search(config, tmp_path)
     assert first != second and first.parent == second.parent == tmp_path
     with pytest.raises(RunDirectoryError, match="finished already"):
@@ -110,7 +110,7 @@ class PoisonLoss(Callback):
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    config = tiny("motifs-quick", "--search.epochs", "3")
+    config = tiny("motifs-quick", "--search.epochs", "3", "--search.warmup_epochs", "0")
     with pytest.raises(RunError, match=r"non-finite training loss \(nan\) at epoch 2, step 2 of 3; the last good "
                                        r"checkpoint \(epoch 1\) stays"):
         search(config, tmp_path, callbacks=[PoisonLoss(epoch=2, step=2)])
@@ -141,7 +141,7 @@ def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
 
 
 def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
-    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "4",
+    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "4", "--search.warmup_epochs", "0",
                "--quiet"]
     reference = _darts(*options, "--runs", str(tmp_path / "reference"))
     killed = _darts(*options, "--runs", str(tmp_path / "killed"))
@@ -181,7 +181,7 @@ def test_summary_counts_the_discrete_network_of_a_genotype():
 
 def test_token_inputs_feed_a_conv1d_search_through_an_embedding(tmp_path):
     config = tiny("keywords-quick", "--model.family", "conv1d", "--model.channels", "4", "--model.layers", "2",
-                  "--model.embedding_dim", "6", "--search.epochs", "1")
+                  "--model.embedding_dim", "6", "--search.epochs", "1", "--search.warmup_epochs", "0")
     run = search(config, tmp_path)
     assert load_genotype(run / "genotype.json").family == "conv1d"
 

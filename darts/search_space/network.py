@@ -279,6 +279,13 @@ class SearchNetwork(Supernet, CellNetwork):
         """Edge normalisation: the softmax of ``edge_alphas`` over the edges entering each node."""
         return torch.cat([F.softmax(part, dim=-1) for part in edge_alphas.split(self.node_edges)])
 
+    @property
+    def searched_cell_types(self) -> tuple[str, ...]:
+        """The alpha names some cell uses (a network without reductions never uses ``reduce``)."""
+        if self.alpha_sharing == "per_cell":
+            return tuple(self.alphas)
+        return tuple(name for name in self.alphas if any(cell.kind == name for cell in self.cells))
+
     def cell_weights(self) -> dict[str, torch.Tensor]:
         weights = self.arch_weights()
         if self.alpha_sharing == "per_cell":

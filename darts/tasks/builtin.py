@@ -94,3 +94,31 @@ class Keywords(Task):
                                  options.classes, seed=seed)
         train, test = _split(data, options.samples, options.test_samples)
         return TaskData(train, test, (Target("label", classes=options.classes),), vocab_size=options.vocab_size)
+
+
+@register_task
+class Planted(Task):
+    name, family = "planted", "conv1d"
+    description = "Gaussian sequences labelled by a fixed random teacher network of a known genotype"
+
+    class Options(TaskOptions):
+        samples: int = Field(2048, ge=4, description="training sequences")
+        test_samples: int = Field(1024, ge=1, description="test sequences")
+        length: int = Field(32, ge=8, description="sequence length")
+        channels: int = Field(4, ge=1, description="input channels")
+        classes: int = Field(4, ge=0, description="classes: the teacher's output cut at its quantiles; 0: the "
+                                                  "output itself, standardised, as a regression target")
+        teacher_channels: int = Field(8, ge=2, description="the teacher's initial channels")
+        teacher_seed: int = Field(0, description="the teacher's weights (the run seed draws the sequences)")
+
+    def load(self, options: Options, seed: int) -> TaskData:
+        from darts.data.planted import planted_sequences, teacher_genotype
+
+        data = planted_sequences(options.samples + options.test_samples, options.length, options.channels,
+                                 options.classes, options.teacher_channels, options.teacher_seed, seed)
+        if options.classes == 1:
+            raise ValueError("data.classes is 0 (a regression target) or at least 2")
+        train, test = _split(data, options.samples, options.test_samples)
+        target = Target("label", classes=options.classes) if options.classes else Target("output", "regression")
+        return TaskData(train, test, (target,), in_channels=options.channels,
+                        artifacts={"teacher_genotype.json": teacher_genotype().to_dict()})

@@ -252,7 +252,8 @@ class SearchDiagnostics(Callback):
         from darts.genotype import Genotype
 
         model = trainer.model
-        weights = {name: torch.softmax(alpha.detach(), dim=-1) for name, alpha in model.alphas.items()}
+        used = getattr(model, "searched_cell_types", tuple(model.alphas))  # alphas no cell uses say nothing
+        weights = {name: torch.softmax(model.alphas[name].detach(), dim=-1) for name in used}
         previous = Genotype.from_dict(self.records[-1]["genotype"]) if self.records else None
         genotype = model.genotype()
         record = epoch_diagnostics(weights, genotype, previous, self.free)

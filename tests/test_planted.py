@@ -1,0 +1,60 @@
+"""The planted task: a teacher network of a known genotype labels the data; recovery is scored by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from darts.config import load_config
+from darts.data.planted import PLANTED_PRIMITIVES, planted_sequences, recovery, teacher_genotype, teacher_network
+from darts.genotype import Genotype
+from darts.workflows import load_data
+
+
+def _cell(*genes) -> Genotype:
+    return Genotype.from_darts("conv1d", PLANTED_PRIMITIVES, normal=list(genes), normal_concat=[2, 3],
+                               reduce=list(genes), reduce_concat=[2, 3])
+
+
+def test_recovery_and_its_chance_by_hand():
+    teacher = teacher_genotype()
+    assert recovery(teacher, teacher) == pytest.approx({
+        "genes": 1.0, "inputs": 1.0, "primitives": 1.0,
+        # node 0 has 2 inputs (both kept), node 1 has 3 (2 kept); 4 usable primitives
+        "chance_genes": (2 * (1 / 4) + 2 * (2 / 3) * (1 / 4)) / 4,
+        "chance_inputs": (2 * 1 + 2 * (2 / 3)) / 4,
+        "chance_primitives": 1 - (3 / 4) ** 2})
+    # teacher: node 0 = max_pool_3(0) + skip_connect(1); node 1 = dil_conv_5(2) + avg_pool_3(1)
+    other = _cell(("max_pool_3", 1), ("skip_connect", 1), ("avg_pool_3", 2), ("dil_conv_5", 0))
+    scores = recovery(teacher, other)
+    # genes: skip_connect(1) only; inputs: 1 (not 0) in node 0, 2 (not 1) in node 1; primitives: all four
+    assert scores["genes"] == pytest.approx(1 / 4)
+    assert scores["inputs"] == pytest.approx(2 / 4)
+    assert scores["primitives"] == pytest.approx(4 / 4)
+
+
+def test_the_planted_data_are_deterministic_balanced_and_shaped_by_the_cell():
+    data = planted_sequences(400, seed=3)
+    again = planted_sequences(400, seed=3)
+    assert torch.equal(data.tensors[0], again.tensors[0]) and torch.equal(data.tensors[1], again.tensors[1])
+    assert torch.bincount(data.tensors[1]).tolist() == [100] * 4
+    assert not torch.equal(planted_sequences(400, seed=4).tensors[0], data.tensors[0])  # the seed draws inputs
+    # one edge's primitive changed: the teacher labels many sequences differently
+    inputs = data.tensors[0]
+    changed = _cell(("avg_pool_3", 0), ("skip_connect", 1), ("dil_conv_5", 2), ("avg_pool_3", 1))
+    with torch.no_grad():
+        planted = teacher_network(4, 8, 0)(inputs).squeeze(-1)
+        other = teacher_network(4, 8, 0, changed)(inputs).squeeze(-1)
+    assert torch.corrcoef(torch.stack([planted, other]))[0, 1] < 0.9
+    regression = planted_sequences(200, classes=0)
+    assert regression.tensors[1].dtype == torch.float32 and abs(float(regression.tensors[1].mean())) < 1e-5
+
+
+def test_the_planted_task_and_presets():
+    config = load_config("planted-quick", ["--data.samples", "64", "--data.test_samples", "32"])
+    data = load_data(config)
+    assert len(data.train) == 64 and data.in_channels == 4
+    assert data.artifacts["teacher_genotype.json"] == teacher_genotype().to_dict()
+    assert tuple(config.model.primitives) == PLANTED_PRIMITIVES
+    with pytest.raises(ValueError, match="data.classes"):
+        load_data(load_config("planted-quick", ["--data.classes", "1"]))
