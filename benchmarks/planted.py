@@ -1,6 +1,6 @@
 """The planted architecture: how much of a known teacher cell does the search recover?
 
-    OMP_NUM_THREADS=1 python benchmarks/planted.py --seeds 3 [--selection alpha,perturbation] [--out DIR]
+    OMP_NUM_THREADS=1 python benchmarks/planted.py --seeds 3 [--selection alpha,perturbation] [--out DIR] [overrides]
 
 The ``planted`` task labels Gaussian sequences with a fixed random teacher network built from a known conv1d
 genotype (``darts.data.planted``). For each selection rule this runs ``darts.benchmark.benchmark`` on the
@@ -71,14 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--selection", default="alpha,perturbation", help="comma-separated: alpha, perturbation")
     parser.add_argument("--out", default="runs/planted")
     parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("overrides", nargs="*", help="configuration overrides, e.g. search.epochs=20")
-    args = parser.parse_args(argv)
-    import yaml
+    parser.epilog = "Configuration overrides of planted-quick follow, e.g. --search.epochs 20."
+    args, rest = parser.parse_known_args(argv)
+    from darts.config import parse_overrides
 
-    overrides = {}
-    for item in args.overrides:
-        key, _, value = item.partition("=")
-        overrides[key.removeprefix("--")] = yaml.safe_load(value)
+    overrides = parse_overrides(rest)
     selections = [s.strip() for s in args.selection.split(",") if s.strip()]
     if not selections or any(s not in ("alpha", "perturbation") for s in selections):
         print(f"error: --selection takes alpha and/or perturbation, got {args.selection!r}", file=sys.stderr)

@@ -163,7 +163,7 @@ CONFIGS = {
 }
 
 
-def run(dataset: str, seeds: int, out: Path, quiet: bool) -> dict:
+def run(dataset: str, seeds: int, out: Path, quiet: bool, extra: dict | None = None) -> dict:
     from rich.console import Console
 
     from darts.benchmark import benchmark
@@ -174,7 +174,7 @@ def run(dataset: str, seeds: int, out: Path, quiet: bool) -> dict:
     raw.pop("bench", None)
     config = load_config(raw, {**overrides, "bench.seeds": seeds, "bench.orders": ["first"],
                                "bench.random_genotypes": 2,
-                               "bench.baseline": "textcnn" if dataset == "lexicon" else None})
+                               "bench.baseline": "textcnn" if dataset == "lexicon" else None, **(extra or {})})
     start = time.perf_counter()
     bench_dir = benchmark(config, out, Console() if not quiet else None, quiet, name=dataset)
     results = json.loads((bench_dir / "results.json").read_text())
@@ -211,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="runs/real-data", help="folder for the benchmarks' directories and tables")
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    parser.epilog = "Configuration overrides for every data set follow, e.g. --search.epochs 2 (a smoke test)."
+    args, rest = parser.parse_known_args(argv)
+    from darts.config import parse_overrides
+
+    extra = parse_overrides(rest)
     names = [name.strip() for name in args.datasets.split(",") if name.strip()]
     unknown = [name for name in names if name not in CONFIGS]
     if unknown:
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     results = []
     for name in names:
-        results.append(run(name, args.seeds, out, args.quiet))
+        results.append(run(name, args.seeds, out, args.quiet, extra))
         print(f"{name}: {results[-1]['minutes']} min", flush=True)
         text = table(results)
         (out / "real_data.md").write_text(text + "\n", encoding="utf-8")

@@ -294,7 +294,7 @@ def _select_by_perturbation(context: RunContext, trainer: Trainer, held_out: Dat
                                  shuffle=True)
             for inputs, targets in loader:
                 optimizer.zero_grad(set_to_none=True)
-                loss_fn(call_model(model, inputs), targets).backward()
+                loss_fn(call_model(trainer.forward_model, inputs), targets).backward()  # DDP under torchrun
                 if s.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
                 optimizer.step()

@@ -75,3 +75,33 @@ def test_second_order_ratio_takes_turns_and_reports_each():
     bad = subprocess.run([sys.executable, str(SCRIPT.parent / "second_order_ratio.py"), "--turns", "0"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "--turns must be at least 1" in bad.stderr
+
+
+REAL_DATA = Path(__file__).parents[1] / "benchmarks" / "real_data.py"
+
+
+def test_real_data_sets_and_their_non_neural_baselines():
+    sys.path.insert(0, str(REAL_DATA.parent))
+    try:
+        import real_data
+    finally:
+        sys.path.pop(0)
+    # 1-NN with Euclidean distance on GunPoint's UCR split: the archive's published error is 0.087
+    name, accuracy = real_data.non_neural("gunpoint", 0)
+    assert name == "1-NN, Euclidean" and abs(accuracy - (1 - 0.087)) < 0.001
+    words, labels = real_data.lexicon_entries()
+    assert len(words) > 7000 and 0.3 < labels.mean() < 0.7
+    assert real_data.lexicon_tokens(["ab", "é" + "x" * 20]).tolist() == [
+        [67, 68] + [0] * 14, [1] + [90] * 15]  # printable ASCII c -> ord(c) - 30; others 1; 16 characters
+
+
+def test_the_real_data_script_writes_its_table(tmp_path):
+    result = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "cancer", "--seeds", "1", "--quiet",
+                             "--out", str(tmp_path), "--search.epochs=2", "--search.warmup_epochs", "0", "--train.epochs", "1"],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (result_row,) = json.loads((tmp_path / "real_data.json").read_text())
+    assert {"DARTS first order", "random genotype", "logistic regression (non-neural)"} <= set(result_row["accuracy"])
+    assert "| cancer (linear) |" in (tmp_path / "real_data.md").read_text()
+    bad = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "mnist"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown data set" in bad.stderr
