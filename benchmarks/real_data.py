@@ -156,7 +156,9 @@ def non_neural(dataset: str, seed: int) -> tuple[str, float]:
 
 #: each data set's configuration: the quick preset of its family, on the data set's task
 CONFIGS = {
-    "gunpoint": ("motifs-quick", {"task": "gunpoint", "data": {}, "train.batch_size": 16}),
+    # 50 training series: more epochs for every network (searched, random and transferred alike)
+    "gunpoint": ("motifs-quick", {"task": "gunpoint", "data": {}, "search.epochs": 30, "search.warmup_epochs": 10,
+                                  "train.epochs": 60}),
     "digits": ("digits-quick", {}),
     "cancer": ("tabular-quick", {"task": "cancer", "data": {}}),
     "lexicon": ("p3b5-quick", {"task": "lexicon", "data": {}, "model.embedding_dim": 32}),

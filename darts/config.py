@@ -37,9 +37,10 @@ class ModelConfig(Section):
     nodes: int = Field(4, ge=1, description="intermediate nodes per cell")
     multiplier: int | None = Field(None, ge=1, description="nodes concatenated into the cell output; null: all")
     stem_multiplier: int = Field(3, ge=1, description="stem channels = stem_multiplier * channels")
-    global_pool: Literal["family", "max", "avg"] = Field(
-        "family", description="pooling before the heads: the family's own (a recurrent cell's last hidden "
-                              "state), or global max or average pooling (over time for recurrent cells)")
+    global_pool: Literal["family", "max", "avg", "avgmax"] = Field(
+        "family", description="pooling before the heads: the family's own (global average pooling for conv "
+                              "cells, a recurrent cell's last hidden state), global max or average pooling (over "
+                              "time for recurrent cells), or avgmax: both, concatenated (conv cells)")
     embedding_dim: int = Field(32, ge=1, description="token embedding size (token inputs)")
     hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
     alphas: Literal["shared", "per_cell"] = Field("shared", description="one alpha per cell type (normal, "
@@ -79,6 +80,10 @@ class LoopConfig(Section):
     patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement; 0: off")
     monitor: str | None = Field(None, description="metric for early stopping and the best epoch, e.g. val_loss; "
                                                   "null: val_accuracy for classification, else val_loss")
+    min_steps_per_epoch: int = Field(10, ge=0, description="the batch size is lowered (to 2 at least) so that "
+                                                           "every epoch makes at least this many steps on small "
+                                                           "data (a search: weight and alpha steps); 0: batch_size "
+                                                           "as given")
     loss_limit: float | None = Field(1e6, gt=0, description="a finite loss above this stops the run like a NaN "
                                                              "(a diverging run); null: only NaN and inf stop it")
 
@@ -103,9 +108,6 @@ class SearchConfig(LoopConfig):
                                                                     "(as the paper) or the best by the monitor")
     warmup_epochs: int = Field(0, ge=0, description="the first epochs train the weights only, no alpha step "
                                                     "(PC-DARTS warms up 15 of 50 epochs); less than epochs")
-    min_steps_per_epoch: int = Field(10, ge=0, description="the search's batch size is lowered (to 2 at least) so "
-                                                           "that every epoch makes at least this many weight and "
-                                                           "alpha steps on small data; 0: batch_size as given")
     min_arch_steps: int = Field(100, ge=0, description="a search that plans fewer alpha steps in all warns and "
                                                        "names the keys to change")
     selection: Literal["alpha", "perturbation"] = Field(

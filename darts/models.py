@@ -65,16 +65,22 @@ class TokenStem(nn.Module):
 
 
 class GlobalPool(nn.Module):
-    """Global max or average pooling over every dimension after the channels: (batch, channels, ...) -> (batch, channels)."""
+    """Global pooling over every dimension after the channels: ``max`` or ``avg`` (batch, channels, ...) ->
+    (batch, channels), or ``avgmax``, both concatenated (batch, 2 * channels; :attr:`expansion` is 2)."""
+
+    KINDS = ("max", "avg", "avgmax")
 
     def __init__(self, kind: str) -> None:
         super().__init__()
-        if kind not in ("max", "avg"):
-            raise ValueError(f"global pooling is 'max' or 'avg', got {kind!r}")
+        if kind not in self.KINDS:
+            raise ValueError(f"global pooling is one of {', '.join(self.KINDS)}, got {kind!r}")
         self.kind = kind
+        self.expansion = 2 if kind == "avgmax" else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(2)
+        if self.kind == "avgmax":
+            return torch.cat([flat.mean(-1), flat.amax(-1)], dim=1)
         return flat.amax(-1) if self.kind == "max" else flat.mean(-1)
 
 

@@ -227,7 +227,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     else:
         weight_split, alpha_split = (_augmented(part, data.augment)
                                      for part in split_dataset(data.train, s.split, config.seed))
-        batch_size = search_batch_size(min(len(weight_split), len(alpha_split)), s)
+        batch_size = budget_batch_size(min(len(weight_split), len(alpha_split)), s)
         step = ArchitectureStep(architecture, alpha_split, batch_size, config.seed, s.warmup_epochs, s.loss_limit)
         trainer = Trainer(network, optimizer, loss, weight_split, batch_size, s.epochs, alpha_split,
                           [step, *common], config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
@@ -283,7 +283,7 @@ def _select_by_perturbation(context: RunContext, trainer: Trainer, held_out: Dat
     tunings = [0]
 
     def score() -> float:
-        return sign * trainer.evaluate(probe, "val_")[trainer.monitor]
+        return sign * trainer.evaluate(probe, "val_", batch_size=max(trainer.batch_size, 256))[trainer.monitor]
 
     def fine_tune() -> None:
         tunings[0] += 1
@@ -319,12 +319,13 @@ def _select_by_perturbation(context: RunContext, trainer: Trainer, held_out: Dat
     return selection.genotype
 
 
-def search_batch_size(examples: int, s) -> int:
-    """``search.batch_size``, lowered (never below 2) so that ``examples`` give ``search.min_steps_per_epoch``
-    batches an epoch: on small data the alphas still get steps to learn from."""
-    if not s.min_steps_per_epoch:
-        return s.batch_size
-    return min(s.batch_size, max(2, examples // s.min_steps_per_epoch))
+def budget_batch_size(examples: int, loop) -> int:
+    """``loop.batch_size`` (``search`` or ``train``), lowered (never below 2) so that ``examples`` give
+    ``loop.min_steps_per_epoch`` batches an epoch: on small data the weights and alphas still get steps."""
+    if not loop.min_steps_per_epoch:
+        return loop.batch_size
+    per_rank = examples // distributed.world_size()  # under torchrun each rank reads its share, batch_size each
+    return min(loop.batch_size, max(2, per_rank // loop.min_steps_per_epoch))
 
 
 def _warn_alpha_budget(context: RunContext, s, batches: int, batch_size: int) -> None:
@@ -427,9 +428,12 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
             recipe.append(AuxiliaryLoss(t.auxiliary_weight))
         if t.drop_path > 0 and hasattr(model, "drop_path_prob"):
             recipe.append(DropPathSchedule(t.drop_path))
-        trainer = Trainer(model, optimizer, loss, train_split, t.batch_size, t.epochs, valid_split,
+        batch_size = budget_batch_size(len(train_split), t)
+        trainer = Trainer(model, optimizer, loss, train_split, batch_size, t.epochs, valid_split,
                           [*common, *recipe, *callbacks], config.seed, _monitor(t, data, valid_split is not None))
-        train_size = f"{len(train_split)} training examples"
+        train_size = f"{len(train_split)} training examples" + (
+            f" in batches of {batch_size} (train.min_steps_per_epoch {t.min_steps_per_epoch})"
+            if batch_size != t.batch_size else "")
     parameters = count_parameters(model)
     if not context.resumed:
         context.log.event("start", f"train {what} on {config.task}: {parameters['model']:,} parameters, "

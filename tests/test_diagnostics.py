@@ -15,7 +15,7 @@ from darts.config import ConfigError, load_config
 from darts.diagnostics import edge_statistics, epoch_diagnostics, genotype_changes, parameter_free, verdict
 from darts.genotype import Genotype
 from darts.plugins import get_registry
-from darts.workflows import RunError, search, search_batch_size
+from darts.workflows import RunError, search, budget_batch_size
 
 TINY_MOTIFS = ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16",
                "--search.batch_size", "16", "--train.batch_size", "16"]
@@ -136,8 +136,8 @@ def test_warm_up_must_leave_an_epoch_for_the_alphas():
 
 def test_small_data_gets_smaller_batches_and_a_warning(tmp_path, capsys):
     s = load_config("motifs-quick").search
-    assert search_batch_size(25, s) == 2 and search_batch_size(10_000, s) == s.batch_size
-    assert search_batch_size(25, s.model_copy(update={"min_steps_per_epoch": 0})) == s.batch_size
+    assert budget_batch_size(25, s) == 2 and budget_batch_size(10_000, s) == s.batch_size
+    assert budget_batch_size(25, s.model_copy(update={"min_steps_per_epoch": 0})) == s.batch_size
     assert main(["search", "motifs-quick", "--runs", str(tmp_path), "--quiet", "--data.samples", "50",
                  "--data.test_samples", "20", "--data.length", "16", "--search.epochs", "2", "--search.warmup_epochs", "0",
                  "--search.batch_size", "64"]) == 0

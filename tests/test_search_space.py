@@ -104,3 +104,22 @@ def test_primitive_subset_and_errors():
         SearchNetwork("conv2d", 3, 4, 2, layers=3, primitives=["sep_conv5"])
     with pytest.raises(ValueError, match="multiplier"):
         SearchNetwork("conv2d", 3, 4, 2, layers=3, nodes=2, multiplier=3)
+
+
+def test_global_pooling_readouts():
+    from darts.config import load_config
+    from darts.genotype import load_genotype
+    from darts.models import GlobalPool, build_network, build_search_network
+    from darts.workflows import load_data
+
+    x = torch.randn(2, 3, 5)
+    assert torch.equal(GlobalPool("max")(x), x.amax(-1)) and torch.allclose(GlobalPool("avg")(x), x.mean(-1))
+    assert torch.allclose(GlobalPool("avgmax")(x), torch.cat([x.mean(-1), x.amax(-1)], 1))
+    with pytest.raises(ValueError, match="avgmax"):
+        GlobalPool("sum")
+    config = load_config("motifs-quick", ["--data.samples", "16", "--data.test_samples", "8", "--data.length", "16",
+                                          "--model.global_pool", "avgmax"])
+    data = load_data(config)
+    for network in (build_search_network(config.model, data), build_network(load_genotype("DARTS_V2").with_family("conv1d"), config.model, data)):
+        assert network.head.in_features == 2 * network.out_channels  # average and max side by side
+        assert network(data.example_input(2)).shape == (2, 4)

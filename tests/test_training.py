@@ -219,3 +219,15 @@ def test_multiply_adds_and_parameters_match_hand_counts():
     model.add_module("body", nn.Linear(10, 5))
     model.add_module("auxiliary_head", nn.Linear(5, 2))
     assert count_parameters(model) == {"model": 55, "auxiliary": 12, "total": 67}
+
+
+def test_batch_statistics_never_see_a_batch_of_one_example():
+    _, data = linear_problem(7)
+    model = nn.Sequential(nn.Linear(5, 3), nn.BatchNorm1d(3))
+    trainer = Trainer(model, torch.optim.SGD(model.parameters(), 0.1), TaskLoss(LABEL, False), data, 3, 1,
+                      batch_norm_statistics="batch")
+    metrics = trainer.evaluate(data, "val_")  # 7 = 3 + 3 + 1 would fail; the batches grow to 4 + 3
+    assert set(metrics) >= {"val_loss", "val_accuracy"}
+    with pytest.raises(ValueError, match="more than 1 value per channel"):  # what the plain loader would meet
+        with torch.no_grad():
+            model.train()(data.tensors[0][:1])

@@ -180,7 +180,8 @@ class CellNetwork(nn.Module):
         self.cells = nn.ModuleList(cells)
         self.pool = pool() if pool is not None else family.pool()
         self.out_channels = c_p
-        self.head = head(c_p) if head is not None else nn.Linear(c_p, num_classes)
+        features = c_p * getattr(self.pool, "expansion", 1)  # e.g. average and max pooling side by side
+        self.head = head(features) if head is not None else nn.Linear(features, num_classes)
         self.auxiliary_output = None
         if family.memory_format is not None:  # the weights in the family's layout; inputs follow in features
             self.to(memory_format=family.memory_format)

@@ -208,14 +208,19 @@ class Trainer:
         """A fresh accumulator of the task's metrics."""
         return MetricAccumulator(self.loss_fn)
 
-    def evaluate(self, data: Dataset, prefix: str = "") -> dict[str, float]:
-        """The metrics of the model on ``data`` in eval mode (no gradients, no change to any statistic)."""
+    def evaluate(self, data: Dataset, prefix: str = "", batch_size: int | None = None) -> dict[str, float]:
+        """The metrics of the model on ``data`` in eval mode (no gradients, no change to any statistic), in
+        batches of ``batch_size`` (the trainer's by default)."""
         accumulator = self.new_metrics()
         was_training = self.model.training
         self.model.eval()
+        batch_size = batch_size or self.batch_size
         use_batch = batch_statistics(self.model) if self.batch_norm_statistics == "batch" else contextlib.nullcontext()
+        if self.batch_norm_statistics == "batch":
+            while len(data) > 1 and len(data) % batch_size == 1:  # batch statistics need two examples or more
+                batch_size += 1
         with torch.no_grad(), use_batch:
-            for inputs, targets in make_loader(data, self.batch_size):
+            for inputs, targets in make_loader(data, batch_size):
                 accumulator.update(call_model(self.model, inputs), targets)
         self.model.train(was_training)
         return accumulator.compute(prefix)
