@@ -94,7 +94,8 @@ def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path,
     shrink = ["--data.documents", "120", "--data.test_documents", "40", "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
               "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]", "--bench.seeds", "2",
-              "--bench.random_genotypes", "2", "--bench.baseline", "null", "--bench.transfer", "null"]
+              "--bench.random_genotypes", "2", "--bench.baseline", "null", "--bench.transfer", "null",
+              "--search.selection", "alpha"]
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
     out = capsys.readouterr().out
     (bench,) = tmp_path.glob("bench-p3b5-*")
@@ -146,7 +147,7 @@ def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, cap
               "--train.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]",
               "--bench.random_genotypes", "0", "--bench.baseline", "null", "--bench.families", "[recurrent]",
               "--bench.family_overrides.recurrent", "{model.nodes: 2, model.hidden_size: 6, model.global_pool: max}",
-              "--bench.transfer", "null"]
+              "--bench.transfer", "null", "--search.selection", "alpha"]
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
     assert "DARTS recurrent cell first order" in capsys.readouterr().out
     (bench,) = tmp_path.glob("bench-p3b5-*")
