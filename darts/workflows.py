@@ -234,13 +234,13 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
         sizes = f"{len(weight_split)} examples for the weights, {len(alpha_split)} for the alphas"
         if batch_size != s.batch_size:
             sizes += f", batches of {batch_size} (search.min_steps_per_epoch {s.min_steps_per_epoch})"
-        if not context.resumed:
-            _warn_alpha_budget(context, s, len(trainer.train_batches()), batch_size)
     if not context.resumed:
         weights = sum(p.numel() for p in network.parameters())
         context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order): "
                           f"{weights:,} weights, {sizes} -> {context.run_dir}", weights=weights,
                           run_dir=str(context.run_dir))
+        if not isinstance(data, CorpusData):
+            _warn_alpha_budget(context, s, len(trainer.train_batches()), trainer.batch_size)
     _fit(context, trainer)
 
     final = network.genotype()
@@ -261,8 +261,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
                "diagnostics": [{k: v for k, v in r.items() if k != "genotype"} for r in diagnostics.records]}
     if distributed.is_main():
         atomic_write_json(context.run_dir / "results.json", results)
-    context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
     context.log.event("verdict" if judged.decisive else "warning", str(judged), verdict=judged.to_dict())
+    context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
     distributed.barrier()  # every rank returns once the run's files are written
     return context.run_dir
 

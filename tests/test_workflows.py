@@ -30,7 +30,9 @@ TINY = {
     "keywords-quick": ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "5",
                        "--model.nodes", "3"],
 }
-SHORT = ["--search.epochs", "2", "--search.warmup_epochs", "0", "--train.epochs", "2"]
+#: short runs of the given batch sizes (no warm-up, no batch lowered for more steps)
+SHORT = ["--search.epochs", "2", "--search.warmup_epochs", "0", "--train.epochs", "2", "--search.min_steps_per_epoch", "0",
+         "--train.min_steps_per_epoch", "0"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
