@@ -12,7 +12,9 @@ hurts most. The alphas only fill the edges not yet decided.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -71,7 +73,8 @@ def select_by_perturbation(network, score: Callable[[], float], fine_tune: Calla
     with torch.no_grad():
         weights = {cell: w.detach().clone() for cell, w in network.arch_weights().items()}
     decisions: list[Decision] = []
-    order = [(cell, edge) for cell, w in weights.items() for edge in range(w.shape[0])]
+    used = [cell for cell in getattr(network, "searched_cell_types", weights) if cell in weights]
+    order = [(cell, edge) for cell in used for edge in range(weights[cell].shape[0])]
     random.Random(seed).shuffle(order)
     try:
         network.fixed_weights = weights
@@ -91,7 +94,8 @@ def select_by_perturbation(network, score: Callable[[], float], fine_tune: Calla
                 report(decisions[-1])
             fine_tune()
         strengths = {cell: torch.zeros(w.shape[0]) for cell, w in weights.items()}
-        for cell, w in weights.items():  # the edges of every node
+        for cell in used:  # the edges of every node
+            w = weights[cell]
             for node, span in enumerate(node_edges(w.shape[0], inputs)):
                 if len(span) <= k:
                     strengths[cell][list(span)] = 1.0
@@ -117,7 +121,70 @@ def select_by_perturbation(network, score: Callable[[], float], fine_tune: Calla
         network.fixed_weights = None
     cells = {}
     for cell, w in weights.items():
+        if cell not in used:  # a cell type no cell of the network uses: its alphas, as they are
+            cells[cell] = derive_cell(w, names, inputs, k, network.cell_concat[cell])
+            continue
         onehot = torch.zeros_like(w)
         onehot[torch.arange(w.shape[0]), w.argmax(dim=1)] = 1.0
         cells[cell] = derive_cell(onehot * strengths[cell].unsqueeze(1), names, inputs, k, network.cell_concat[cell])
     return Selection(Genotype(network.family.name, tuple(names), cells), decisions)
+
+
+def select_with_trainer(trainer, held_out, s, seed: int, log=None, run_dir=None) -> Genotype:
+    """:func:`select_by_perturbation` on a search's trained supernet (``trainer.model``): scored on
+    ``s.selection_examples`` examples of ``held_out``, fine-tuned for ``s.selection_epochs`` of the trainer's
+    weight split after each decision (``s``: the ``search`` configuration). Logs each decision to ``log`` (a
+    :class:`~darts.runs.RunLog`) and writes ``selection.json`` into ``run_dir``."""
+    from torch.utils.data import Subset
+
+    from darts import distributed
+    from darts.io import atomic_write_json
+    from darts.training.objective import higher_is_better
+    from darts.training.trainer import call_model, make_loader, stream_seed
+
+    order = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(seed)).tolist()
+    probe = Subset(held_out, order[:s.selection_examples])
+    sign = 1.0 if higher_is_better(trainer.monitor) else -1.0
+    model, optimizer, loss_fn = trainer.model, trainer.optimizer, trainer.loss_fn
+    steps = round(s.selection_epochs * len(trainer.train_batches()))
+    tunings = [0]
+
+    def score() -> float:
+        return sign * trainer.evaluate(probe, "val_", batch_size=max(trainer.batch_size, 256))[trainer.monitor]
+
+    def fine_tune() -> None:
+        tunings[0] += 1
+        done = 0
+        model.train()
+        while done < steps:
+            loader = make_loader(trainer.train_data, trainer.batch_size, stream_seed(seed, 10**6 + tunings[0], 0, done),
+                                 shuffle=True)
+            for inputs, targets in loader:
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn(call_model(trainer.forward_model, inputs), targets).backward()  # DDP under torchrun
+                if s.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+                optimizer.step()
+                done += 1
+                if done >= steps:
+                    break
+        optimizer.zero_grad(set_to_none=True)
+
+    def report(decision: Decision) -> None:
+        if log is None:
+            return
+        ranked = sorted(decision.scores.items(), key=lambda item: item[1])
+        where = "edge" if decision.what == "primitive" else "node"
+        log.event("selection", f"  selection: {decision.cell} {where} {decision.where}: {', '.join(decision.chosen)} "
+                  f"({trainer.monitor} {sign * decision.base:.4f}; without it {sign * ranked[0][1]:.4f})",
+                  **decision.__dict__)
+
+    start = time.perf_counter()
+    if log is not None:
+        log.event("selection", f"selection by perturbation: scored on {len(probe)} held-out examples, {steps} "
+                  "fine-tuning steps after each decision")
+    selection = select_by_perturbation(model, score, fine_tune, seed=seed, report=report)
+    if run_dir is not None and distributed.is_main():
+        atomic_write_json(Path(run_dir) / "selection.json",
+                          {**selection.to_dict(), "seconds": round(time.perf_counter() - start, 2)})
+    return selection.genotype

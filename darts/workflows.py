@@ -36,13 +36,13 @@ from darts.tasks import TaskData, get_task
 from darts.tasks.language import CorpusData
 from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoint, DropPathSchedule, EarlyStopping,
                                       GenotypeTracker, GradientClipping, LRSchedule, MetricsLogger, ProgressBar,
-                                      SearchDiagnostics,
-                                      TerminateOnNonFinite, load_checkpoint, make_scheduler)
+                                      SearchDiagnostics, TerminateOnNonFinite, load_checkpoint, make_scheduler)
 from darts.training.language_model import (ActivationRegularization, AveragedSGD, BPTTLearningRate, HiddenState,
                                            KeepBest, LanguageModelArchitectureStep, LanguageModelLoss,
                                            LanguageModelTrainer)
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
-from darts.training.trainer import Callback, NonFiniteLossError, Trainer, stream_seed
+from darts.selection import select_with_trainer
+from darts.training.trainer import Callback, NonFiniteLossError, Trainer
 
 
 class RunError(RuntimeError):
@@ -246,7 +246,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     final = network.genotype()
     chosen = Genotype.from_dict(tracker.best["genotype"]) if s.genotype == "best" and tracker.best else final
     if s.selection == "perturbation":
-        chosen = _select_by_perturbation(context, trainer, alpha_split, s, config.seed)
+        chosen = select_with_trainer(trainer, alpha_split, s, config.seed, context.log, context.run_dir)
     judged = diagnostics.verdict(s, chosen if s.selection == "perturbation" else None)
     _save_model(context, network)
     if distributed.is_main():
@@ -265,58 +265,6 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
     distributed.barrier()  # every rank returns once the run's files are written
     return context.run_dir
-
-
-def _select_by_perturbation(context: RunContext, trainer: Trainer, held_out: Dataset, s, seed: int) -> Genotype:
-    """DARTS-PT's selection (:mod:`darts.selection`) on the trained supernet: scored on ``s.selection_examples``
-    held-out examples, fine-tuned ``s.selection_epochs`` of the weight split after each decision. Writes
-    ``selection.json``."""
-    from darts.selection import select_by_perturbation
-    from darts.training.objective import higher_is_better
-    from darts.training.trainer import call_model, make_loader
-
-    order = torch.randperm(len(held_out), generator=torch.Generator().manual_seed(seed)).tolist()
-    probe = Subset(held_out, order[:s.selection_examples])
-    sign = 1.0 if higher_is_better(trainer.monitor) else -1.0
-    model, optimizer, loss_fn = trainer.model, trainer.optimizer, trainer.loss_fn
-    steps = round(s.selection_epochs * len(trainer.train_batches()))
-    tunings = [0]
-
-    def score() -> float:
-        return sign * trainer.evaluate(probe, "val_", batch_size=max(trainer.batch_size, 256))[trainer.monitor]
-
-    def fine_tune() -> None:
-        tunings[0] += 1
-        done = 0
-        model.train()
-        while done < steps:
-            loader = make_loader(trainer.train_data, trainer.batch_size, stream_seed(seed, 10**6 + tunings[0], 0, done),
-                                 shuffle=True)
-            for inputs, targets in loader:
-                optimizer.zero_grad(set_to_none=True)
-                loss_fn(call_model(trainer.forward_model, inputs), targets).backward()  # DDP under torchrun
-                if s.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-                optimizer.step()
-                done += 1
-                if done >= steps:
-                    break
-        optimizer.zero_grad(set_to_none=True)
-
-    def report(decision) -> None:
-        ranked = sorted(decision.scores.items(), key=lambda item: item[1])
-        context.log.event("selection", f"  selection: {decision.cell} {'edge' if decision.what == 'primitive' else 'node'} "
-                          f"{decision.where}: {', '.join(decision.chosen)} ({trainer.monitor} {sign * decision.base:.4f}; "
-                          f"without it {sign * ranked[0][1]:.4f})", **decision.__dict__)
-
-    start = time.perf_counter()
-    context.log.event("selection", f"selection by perturbation: {sum(w.shape[0] for w in model.alphas.values())} edges, "
-                      f"scored on {len(probe)} held-out examples, {steps} fine-tuning steps after each decision")
-    selection = select_by_perturbation(model, score, fine_tune, seed=seed, report=report)
-    if distributed.is_main():
-        atomic_write_json(context.run_dir / "selection.json",
-                          {**selection.to_dict(), "seconds": round(time.perf_counter() - start, 2)})
-    return selection.genotype
 
 
 def budget_batch_size(examples: int, loop) -> int:

@@ -119,3 +119,12 @@ def test_perturbation_is_refused_for_a_language_model_before_anything_runs(tmp_p
     assert main(["search", "ptb-quick", "--runs", str(tmp_path), "--search.selection", "perturbation"]) == 2
     assert "search.selection" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_only_the_cell_types_in_use_are_decided():
+    network = AdditiveSupernet()
+    network.searched_cell_types = ("normal",)  # a network without reduction cells
+    selection = select_by_perturbation(network, network.score, lambda: None)
+    assert {d.cell for d in selection.decisions} == {"normal"} and len(selection.decisions) == 5 + 1
+    by_alpha = {op for op, _ in selection.genotype.cells["reduce"].genes}
+    assert by_alpha == {"max_pool_3"}  # left to its alphas
