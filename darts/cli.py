@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.epilog = "Configuration overrides as in 'darts search --help', e.g. --search.epochs 2 --data.path DIR."
     bench.set_defaults(run=cmd_bench)
 
-    quick = command("quickstart", "search and train on generated data in about a minute (motifs-quick)",
+    quick = command("quickstart", "search and train on generated data in one to two minutes (motifs-quick)",
                     "Search a conv1d cell on generated motif sequences with the motifs-quick preset, then train "
                     "the derived genotype from scratch and test it against the majority class. Writes two new "
                     "run directories (search-..., train-...) under --runs.")
