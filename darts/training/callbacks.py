@@ -240,10 +240,15 @@ class SearchDiagnostics(Callback):
     def __init__(self, network, log: RunLog | None = None) -> None:
         from darts.diagnostics import is_mixed, parameter_free
         from darts.plugins import get_registry
+        from darts.registry import RegistryError
 
         self.log = log
         names = list(network.primitive_names)
-        self.free = parameter_free(get_registry().resolve(network.family.name, names))
+        try:
+            primitives = get_registry().resolve(network.family.name, names)
+        except RegistryError:  # a network built from a registry of its own: no primitive counts as free
+            primitives = []
+        self.free = parameter_free(primitives)
         self.mixed = is_mixed(names, self.free)
         self.records: list[dict] = []
 
