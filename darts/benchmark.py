@@ -22,7 +22,7 @@ from darts.config import RunConfig
 from darts.io import atomic_write_json, atomic_write_text
 from darts.models import build_search_network
 from darts.runs import RunLog, new_run_dir
-from darts.workflows import load_data, search, train, train_baseline
+from darts.workflows import _load_genotype, load_data, search, train, train_baseline
 
 
 def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | None = None, quiet: bool = False,
@@ -68,8 +68,8 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
         rows.append({**_majority_row(seed_data, targets), "seed": seed, "kind": "majority"})
         for base, label, order in searches:
             announce(f"search with {order}-order DARTS ({base.model.family}), then train its genotype", seed)
-            base = base.model_copy(update={"seed": seed}, deep=True)
-            ordered = base.model_copy(update={"search": base.search.model_copy(update={"order": order})}, deep=True)
+            ordered = base.model_copy(update={"seed": seed, "search": base.search.model_copy(update={"order": order})},
+                                      deep=True)
             search_dir = search(ordered, bench_dir, console=console, quiet=quiet)
             searched = json.loads((search_dir / "results.json").read_text())
             train_dir = train(ordered, search_dir / "genotype.json", bench_dir, console=console, quiet=quiet)
@@ -122,12 +122,12 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
 
 def _transfer_genotype(config: RunConfig) -> str | None:
     """``bench.transfer`` when its cells fit ``model.family`` (same primitive names), else None."""
-    from darts.genotype import GenotypeError, load_genotype
+    from darts.genotype import GenotypeError
 
     if not config.bench.transfer:
         return None
     try:
-        load_genotype(load_genotype(config.bench.transfer).with_family(config.model.family))
+        _load_genotype(config.bench.transfer, config.model.family)
     except (GenotypeError, ValueError, KeyError):
         return None
     return config.bench.transfer
@@ -154,7 +154,8 @@ def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     if len(random):
         per_seed = random.groupby("seed")["mean accuracy"].mean()
         for model, runs in table[table["kind"] == "searched"].groupby(level="model", sort=False):
-            paired = [(acc, per_seed[seed]) for seed, acc in zip(runs["seed"], runs["mean accuracy"]) if seed in per_seed]
+            paired = [(accuracy, per_seed[seed]) for seed, accuracy in zip(runs["seed"], runs["mean accuracy"])
+                      if seed in per_seed]
             wins[model] = f"{sum(a > r for a, r in paired)}/{len(paired)}"
     return summary, wins
 
@@ -166,7 +167,8 @@ def _summary_markdown(summary: pd.DataFrame, wins: dict[str, str], seeds: int) -
 
     shown = pd.DataFrame(index=summary.index)
     for metric in ("accuracy", "macro-F1"):
-        shown[f"mean {metric}"] = [pm(m, s) for m, s in zip(summary[f"mean {metric} mean"], summary[f"mean {metric} std"])]
+        means, stds = summary[f"mean {metric} mean"], summary[f"mean {metric} std"]
+        shown[f"mean {metric}"] = [pm(m, s) for m, s in zip(means, stds)]
     shown["runs"] = summary["runs"].astype(int).astype(str)
     shown["wins over random"] = [wins.get(model, "") for model in summary.index]
     if "decisive runs" in summary.columns:

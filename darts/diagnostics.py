@@ -159,7 +159,8 @@ def verdict(records: Sequence[Mapping[str, Any]], search: Any, space_is_mixed: b
                       + (", or search.selection perturbation" if search.selection != "perturbation" else ""))
     searched = [r for r in records if r.get("arch_steps", 1)]
     if len(searched) >= 2 and last["genotype_changed"]:
-        reasons.append(f"the genotype still changed in the last epoch ({last['genotype_changes']} gene{'s' if last['genotype_changes'] != 1 else ''})")
+        changes = last["genotype_changes"]
+        reasons.append(f"the genotype still changed in the last epoch ({changes} gene{'s' if changes != 1 else ''})")
         advice.append(f"more search.epochs (now {search.epochs})")
     if reasons:
         return Verdict(False, reasons, list(dict.fromkeys(advice)))

@@ -66,7 +66,8 @@ def test_the_full_benchmark_needs_the_users_files(tmp_path, capsys):
 def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
     shrink = ["--data.documents", "240", "--data.test_documents", "80", "--data.sequence_length", "40",
               "--data.vocab_size", "300", "--model.channels", "4", "--model.embedding_dim", "8",
-              "--train.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.baseline_filters", "8"]
+              "--train.channels", "4", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.baseline_filters", "8"]
     candle = tmp_path / "candle.txt"
     candle.write_text("[Global_Params]\nbatch_size = 40\n")
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", "--candle", str(candle), *shrink]) == 0
@@ -93,7 +94,8 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
 def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path, capsys):
     shrink = ["--data.documents", "120", "--data.test_documents", "40", "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
-              "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]", "--bench.seeds", "2",
+              "4", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]", "--bench.seeds", "2",
               "--bench.random_genotypes", "2", "--bench.baseline", "null", "--bench.transfer", "null",
               "--search.selection", "alpha"]
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
@@ -110,7 +112,8 @@ def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path,
     assert summary["random genotype"]["runs"] == 4
     # the wins, counted by hand: a seed's search against the mean of that seed's random genotypes
     random = table[table["model"] == "random genotype"].groupby("seed")["mean accuracy"].mean()
-    wins = sum(row["mean accuracy"] > random[row["seed"]] for _, row in table[table["model"] == "DARTS first order"].iterrows())
+    searched = table[table["model"] == "DARTS first order"]
+    wins = sum(row["mean accuracy"] > random[row["seed"]] for _, row in searched.iterrows())
     assert results["wins_over_random"] == {"DARTS first order": f"{wins}/2"}
     assert "+-" in out and "wins over random" in out
     assert len({p.name for p in bench.glob("random_genotype_seed*_*.json")}) == 4
@@ -128,7 +131,8 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
     for split, rows in (("train", slice(0, 120)), ("test", slice(120, 160))):
         np.save(folder / f"{split}_X.npy", tokens[rows].astype(np.int32))
         np.save(folder / f"{split}_Y.npy", labels[rows])
-    shrink = ["--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs",
+    shrink = ["--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs",
               "1", "--search.batch_size", "20", "--train.batch_size", "20", "--bench.orders", "[first]",
               "--bench.random_genotypes", "0", "--bench.baseline_filters", "4", "--bench.transfer", "null"]
     assert main(["bench", "p3b5", "--full", "--runs", str(tmp_path / "runs"), "--quiet", *shrink]) == 0
@@ -144,7 +148,8 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
 def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, capsys):
     shrink = ["--data.documents", "160", "--data.test_documents", "60", "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8",
-              "--train.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]",
+              "--train.channels", "4", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]",
               "--bench.random_genotypes", "0", "--bench.baseline", "null", "--bench.families", "[recurrent]",
               "--bench.family_overrides.recurrent", "{model.nodes: 2, model.hidden_size: 6, model.global_pool: max}",
               "--bench.transfer", "null", "--search.selection", "alpha"]

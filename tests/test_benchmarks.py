@@ -97,7 +97,8 @@ def test_real_data_sets_and_their_non_neural_baselines():
 
 def test_the_real_data_script_writes_its_table(tmp_path):
     result = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "cancer", "--seeds", "1", "--quiet",
-                             "--out", str(tmp_path), "--search.epochs=2", "--search.warmup_epochs", "0", "--train.epochs", "1"],
+                             "--out", str(tmp_path), "--search.epochs=2",
+                             "--search.warmup_epochs", "0", "--train.epochs", "1"],
                             capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr
     (result_row,) = json.loads((tmp_path / "real_data.json").read_text())

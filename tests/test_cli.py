@@ -13,8 +13,8 @@ from darts.cli import build_parser, main
 
 
 def test_quickstart_search_train_evaluate_and_plot(tmp_path, capsys):
-    shrink = ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16", "--search.epochs", "1", "--search.warmup_epochs", "0",
-              "--train.epochs", "1", "--search.batch_size", "16", "--train.batch_size", "16"]
+    shrink = ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs", "1", "--search.batch_size", "16", "--train.batch_size", "16"]
     assert main(["quickstart", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
     search_run, train_run = sorted(tmp_path.iterdir())
     assert search_run.name.startswith("search-motifs") and train_run.name.startswith("train-motifs")

@@ -29,7 +29,8 @@ def test_each_built_in_task_has_a_quick_and_a_full_preset():
 
 
 def test_dotted_overrides_are_typed_by_the_schema():
-    config = load_config("motifs-quick", ["--search.epochs", "3", "--search.warmup_epochs", "0", "--search.lr=1e-2", "--model.primitives",
+    config = load_config("motifs-quick", ["--search.epochs", "3",
+                                          "--search.warmup_epochs", "0", "--search.lr=1e-2", "--model.primitives",
                                           "[skip_connect, sep_conv_3]", "--train.channels", "null", "--seed", "7"])
     assert config.search.epochs == 3 and isinstance(config.search.epochs, int)
     assert config.search.lr == 0.01

@@ -139,8 +139,8 @@ def test_small_data_gets_smaller_batches_and_a_warning(tmp_path, capsys):
     assert budget_batch_size(25, s) == 2 and budget_batch_size(10_000, s) == s.batch_size
     assert budget_batch_size(25, s.model_copy(update={"min_steps_per_epoch": 0})) == s.batch_size
     assert main(["search", "motifs-quick", "--runs", str(tmp_path), "--quiet", "--data.samples", "50",
-                 "--data.test_samples", "20", "--data.length", "16", "--search.epochs", "2", "--search.warmup_epochs", "0",
-                 "--search.batch_size", "64"]) == 0
+                 "--data.test_samples", "20", "--data.length", "16", "--search.epochs", "2",
+                 "--search.warmup_epochs", "0", "--search.batch_size", "64"]) == 0
     out = capsys.readouterr().out
     assert "warning: the alphas get only" in out and "search.min_arch_steps" in out
     (run,) = tmp_path.iterdir()

@@ -121,7 +121,8 @@ def _config(batch: int, *extra: str):
     _register_plain()
     return load_config("tabular-quick", ["--model.family", "plain_linear", "--model.channels", "8", "--model.layers",
                                          "2", "--model.nodes", "2", "--data.samples", "256", "--data.test_samples",
-                                         "64", "--search.epochs", "3", "--search.warmup_epochs", "0", "--search.batch_size", str(batch),
+                                         "64", "--search.epochs", "3",
+                                         "--search.warmup_epochs", "0", "--search.batch_size", str(batch),
                                          "--search.arch_lr", "0.05", *extra])
 
 
@@ -198,7 +199,8 @@ def test_torchrun_runs_the_cli_with_two_processes(tmp_path):
 
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
                "-m", "darts", "search", "tabular-quick", "--data.samples", "128", "--data.test_samples", "32",
-               "--model.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--search.batch_size", "16", "--runs",
+               "--model.channels", "4", "--search.epochs", "1",
+               "--search.warmup_epochs", "0", "--search.batch_size", "16", "--runs",
                str(tmp_path), "--quiet"]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
                             timeout=300)

@@ -134,7 +134,8 @@ def test_the_text_vocabulary_and_labels_are_saved_with_the_run(tmp_path):
     write_table(tmp_path / "reports.csv", [(t.replace(",", " "), a, b) for t, a, b in rows])
     config = load_config("p3b5-quick", ["--data.source", "text", "--data.path", str(tmp_path / "reports.csv"),
                                         "--data.tasks", "[site, side]", "--data.sequence_length", "12",
-                                        "--model.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--search.batch_size", "4",
+                                        "--model.channels", "4", "--search.epochs", "1",
+                                        "--search.warmup_epochs", "0", "--search.batch_size", "4",
                                         "--model.embedding_dim", "8"])
     run = search(config, tmp_path / "runs")
     vocabulary = json.loads((run / "vocabulary.json").read_text())["tokens"]

@@ -30,7 +30,8 @@ def run(script: str, *args: str, cwd: Path, pythonpath: str = "") -> str:
     return result.stdout
 
 
-SHRINK_UNO = ["--data.samples", "400", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "2", "--quiet"]
+SHRINK_UNO = ["--data.samples", "400", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs", "2", "--quiet"]
 
 
 def test_uno_compares_hand_built_searched_and_scikit_learn(tmp_path):
@@ -95,7 +96,8 @@ def test_uno_targets_single_or_both():
 
 
 def test_custom_primitives_are_searched_beside_built_in_ones(tmp_path):
-    out = run("advanced/custom_primitive.py", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", cwd=tmp_path)
+    out = run("advanced/custom_primitive.py", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs", "1", cwd=tmp_path)
     assert "gated_conv_3, se_conv_3" in out and "searched network, trained from scratch" in out
     assert "logistic regression on the pixels" in out
 
@@ -120,11 +122,13 @@ def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
         assert rows[family, "gated_conv_3"]["distribution"] == "darts-gated"
         assert rows[family, "se_conv_3"]["version"] == "1.0.0"
     run("", "-m", "darts", "search", "digits-quick", "--model.primitives", "[skip_connect, gated_conv_3, se_conv_3]",
-        "--model.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--runs", str(tmp_path / "runs"), "--quiet",
+        "--model.channels", "4", "--search.epochs", "1",
+        "--search.warmup_epochs", "0", "--runs", str(tmp_path / "runs"), "--quiet",
         cwd=tmp_path, pythonpath=pythonpath)
     (search_run,) = (tmp_path / "runs").iterdir()
     genotype = json.loads((search_run / "genotype.json").read_text())
     assert genotype["primitives"] == ["skip_connect", "gated_conv_3", "se_conv_3"]
-    out = run("advanced/custom_primitive.py", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1", cwd=tmp_path,
+    out = run("advanced/custom_primitive.py", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--train.epochs", "1", cwd=tmp_path,
               pythonpath=pythonpath)
     assert "conv2d/gated_conv_3: already there (the darts-gated plugin is installed)" in out

@@ -28,7 +28,8 @@ from darts.workflows import RunError, evaluate, search, summary, train
 TINY = ["--data.train_sentences", "150", "--data.valid_sentences", "40", "--data.test_sentences", "40",
         "--data.vocab_size", "60", "--model.embedding_dim", "8", "--model.hidden_size", "8", "--model.nodes", "3",
         "--search.batch_size", "8", "--train.batch_size", "8", "--lm.bptt", "10", "--lm.eval_batch_size", "4",
-        "--train.model", "{embedding_dim: 12, hidden_size: 12}", "--search.epochs", "2", "--search.warmup_epochs", "0", "--train.epochs", "3"]
+        "--train.model", "{embedding_dim: 12, hidden_size: 12}", "--search.epochs", "2",
+        "--search.warmup_epochs", "0", "--train.epochs", "3"]
 
 
 def tiny(*extra: str):

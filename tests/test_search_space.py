@@ -120,6 +120,7 @@ def test_global_pooling_readouts():
     config = load_config("motifs-quick", ["--data.samples", "16", "--data.test_samples", "8", "--data.length", "16",
                                           "--model.global_pool", "avgmax"])
     data = load_data(config)
-    for network in (build_search_network(config.model, data), build_network(load_genotype("DARTS_V2").with_family("conv1d"), config.model, data)):
+    transferred = load_genotype("DARTS_V2").with_family("conv1d")
+    for network in (build_search_network(config.model, data), build_network(transferred, config.model, data)):
         assert network.head.in_features == 2 * network.out_channels  # average and max side by side
         assert network(data.example_input(2)).shape == (2, 4)

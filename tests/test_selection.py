@@ -103,7 +103,8 @@ def test_node_edges():
                        "--search.min_steps_per_epoch", "0"]),
 ])
 def test_a_search_selects_by_perturbation(preset, tiny, tmp_path):
-    config = load_config(preset, [*tiny, "--search.epochs", "1", "--search.warmup_epochs", "0", "--search.selection", "perturbation",
+    config = load_config(preset, [*tiny, "--search.epochs", "1",
+                                         "--search.warmup_epochs", "0", "--search.selection", "perturbation",
                                   "--search.selection_examples", "32"])
     run = search(config, tmp_path)
     selection = json.loads((run / "selection.json").read_text())

@@ -145,7 +145,8 @@ def test_cifar10_and_cifar100_python_batches(tmp_path):
 def test_a_search_and_training_on_cifar_files(tmp_path):
     write_cifar10(tmp_path / "cifar", per_batch=16)
     config = load_config("cifar10-quick", ["--data.path", str(tmp_path / "cifar"), "--model.channels", "4",
-                                           "--model.layers", "3", "--model.nodes", "2", "--search.epochs", "1", "--search.warmup_epochs", "0",
+                                           "--model.layers", "3", "--model.nodes", "2", "--search.epochs", "1",
+                                           "--search.warmup_epochs", "0",
                                            "--search.batch_size", "20", "--train.epochs", "2", "--train.channels",
                                            "4", "--train.layers", "3", "--train.batch_size", "20"])
     run = search(config, tmp_path / "runs")
@@ -223,8 +224,8 @@ def test_the_darts_space_and_evaluation_network_on_1d_signals(tmp_path):
     inputs, labels = motif_sequences(240, length=32, channels=2, num_classes=3, seed=0).tensors
     np.savez(tmp_path / "signals.npz", x=inputs.numpy(), y=labels.numpy() + 10)
     config = load_config("signals-quick", ["--data.path", str(tmp_path / "signals.npz"), "--model.channels", "4",
-                                           "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "3", "--train.channels", "6",
-                                           "--train.layers", "5"])
+                                           "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "3",
+                                           "--train.channels", "6", "--train.layers", "5"])
     assert config.model.family == "conv1d"
     assert load_config({"task": "arrays", "data": {"path": str(tmp_path / "signals.npz")}}).model.family == "conv1d"
     run = search(config, tmp_path / "runs")

@@ -31,7 +31,8 @@ TINY = {
                        "--model.nodes", "3"],
 }
 #: short runs of the given batch sizes (no warm-up, no batch lowered for more steps)
-SHORT = ["--search.epochs", "2", "--search.warmup_epochs", "0", "--train.epochs", "2", "--search.min_steps_per_epoch", "0",
+SHORT = ["--search.epochs", "2",
+         "--search.warmup_epochs", "0", "--train.epochs", "2", "--search.min_steps_per_epoch", "0",
          "--train.min_steps_per_epoch", "0"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -143,8 +144,8 @@ def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
 
 
 def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
-    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "4", "--search.warmup_epochs", "0",
-               "--quiet"]
+    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "4",
+               "--search.warmup_epochs", "0", "--quiet"]
     reference = _darts(*options, "--runs", str(tmp_path / "reference"))
     killed = _darts(*options, "--runs", str(tmp_path / "killed"))
     events, deadline = None, time.monotonic() + 120

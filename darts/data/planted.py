@@ -2,7 +2,8 @@
 
 The teacher is a discrete conv1d network (two normal cells of one genotype) whose edges use primitives with
 clearly different receptive fields and kinds: identity (1 position), 3-wide max and average pooling, and a
-5-wide dilated separable convolution (9 positions). Its inputs are Gaussian sequences; its scalar output, cut at its quantiles, gives balanced
+5-wide dilated separable convolution (9 positions). Its inputs are Gaussian sequences; its scalar output, cut at
+its quantiles, gives balanced
 classes. A search over the same primitives and layout can then be scored by how much of the teacher's cell
 it recovers (:func:`recovery`), against what a random genotype recovers by chance.
 """
