@@ -8,6 +8,7 @@ trainings, each a full run directory) and the table as ``results.csv``, ``result
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,19 @@ from darts import distributed
 from darts.config import RunConfig
 from darts.io import atomic_write_json, atomic_write_text
 from darts.models import build_search_network
-from darts.runs import RunLog, new_run_dir
+from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.workflows import _load_genotype, load_data, search, train, train_baseline
 
 
-def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | None = None, quiet: bool = False,
-              name: str | None = None) -> Path:
-    """Run the comparison of ``config.bench`` with ``bench.seeds`` seeds and return the benchmark's directory."""
+def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Console | None = None,
+              quiet: bool = False, name: str | None = None, resume: str | Path | None = None) -> Path:
+    """Run the comparison of ``config.bench`` with ``bench.seeds`` seeds and return the benchmark's directory.
+
+    ``resume``: a killed benchmark's directory, continued with its saved configuration: finished sub-runs are
+    reused, the interrupted one resumes from its checkpoint, the rest run; the table is the same as an
+    uninterrupted run's."""
+    if resume is not None:
+        config, name = _resumable(Path(resume))
     data = load_data(config)  # bad files fail here, before any directory exists
     targets = [t.name for t in data.targets if t.kind == "classification"]
     if not targets:
@@ -37,13 +44,32 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
     for family_config in further.values():
         build_search_network(family_config.model, data)
     transfer = _transfer_genotype(config)
-    bench_dir = new_run_dir(runs, f"bench-{name or config.task}")
+    bench_dir = Path(resume) if resume is not None else new_run_dir(runs, f"bench-{name or config.task}")
     main = distributed.is_main()  # under torchrun every rank runs the steps; rank 0 writes
     if main:
+        lock_run_dir(bench_dir)
+    if main and resume is None:
         atomic_write_text(bench_dir / "config.yaml", config.to_yaml())
-        atomic_write_json(bench_dir / "run.json", {"command": "bench", "darts": darts.__version__,
+        atomic_write_json(bench_dir / "run.json", {"command": "bench", "benchmark": name or config.task,
+                                                   "darts": darts.__version__,
                                                    "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     log = RunLog(bench_dir, console, quiet)
+    if resume is not None:
+        log.event("resume", f"resumed benchmark {bench_dir}: finished sub-runs are reused")
+    quietly = {"console": console, "quiet": quiet}
+
+    def sub_run(run_name: str, start, command: str = "train") -> Path:
+        """``bench_dir/run_name``: reused if it finished, resumed if it was interrupted, else started."""
+        path = bench_dir / run_name
+        if (path / "results.json").exists():
+            return path
+        if _started(path):
+            return search(None, resume=path, **quietly) if command == "search" else _resume_train(path, quietly)
+        if path.exists() and main:  # made, then killed before its run began: nothing in it to keep
+            shutil.rmtree(path)
+        distributed.barrier()
+        return start(run_name)
+
     searches = [(config, "DARTS", order) for order in config.bench.orders]
     searches += [(family_config, f"DARTS {family} cell", order) for family, family_config in further.items()
                  for order in config.bench.orders]
@@ -70,9 +96,12 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
             announce(f"search with {order}-order DARTS ({base.model.family}), then train its genotype", seed)
             ordered = base.model_copy(update={"seed": seed, "search": base.search.model_copy(update={"order": order})},
                                       deep=True)
-            search_dir = search(ordered, bench_dir, console=console, quiet=quiet)
+            row_name = (f"{base.model.family}-" if base is not config else "") + f"{order}-order-seed{seed}"
+            search_dir = sub_run(f"search-{row_name}", lambda n: search(ordered, bench_dir, run_name=n, **quietly),
+                                 "search")
             searched = json.loads((search_dir / "results.json").read_text())
-            train_dir = train(ordered, search_dir / "genotype.json", bench_dir, console=console, quiet=quiet)
+            train_dir = sub_run(f"train-{row_name}", lambda n: train(ordered, search_dir / "genotype.json",
+                                                                       bench_dir, run_name=n, **quietly))
             row = _row(f"{label} {order} order", train_dir, targets, searched["seconds"], search_dir)
             verdict = searched.get("verdict") or {}
             last = (searched.get("diagnostics") or [{}])[-1]
@@ -84,19 +113,23 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
             announce(f"train random genotype {index + 1}", seed)
             genotype = supernet.random_genotype(seed=seed * 1000 + index)
             path = bench_dir / f"random_genotype_seed{seed}_{index + 1}.json"
-            if main:
+            if main and not path.exists():
                 genotype.save(path)
             distributed.barrier()
-            train_dir = train(seeded, path, bench_dir, console=console, quiet=quiet)
+            train_dir = sub_run(f"train-random-{index + 1}-seed{seed}",
+                                lambda n: train(seeded, path, bench_dir, run_name=n, **quietly))
             rows.append({**_row("random genotype", train_dir, targets), "seed": seed, "kind": "random"})
         if transfer:
             announce(f"train {transfer} as {config.model.family}", seed)
-            train_dir = train(seeded, transfer, bench_dir, console=console, quiet=quiet,
-                              genotype_family=config.model.family)
+            train_dir = sub_run(f"train-{transfer.lower()}-seed{seed}",
+                                lambda n: train(seeded, transfer, bench_dir, genotype_family=config.model.family,
+                                                run_name=n, **quietly))
             rows.append({**_row(f"{transfer} (transferred)", train_dir, targets), "seed": seed, "kind": "transfer"})
         if config.bench.baseline:
             announce(f"train the {config.bench.baseline} baseline", seed)
-            train_dir = train_baseline(seeded, config.bench.baseline, bench_dir, console=console, quiet=quiet)
+            train_dir = sub_run(f"train-{config.bench.baseline}-seed{seed}",
+                                lambda n: train_baseline(seeded, config.bench.baseline, bench_dir, run_name=n,
+                                                         **quietly))
             rows.append({**_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets), "seed": seed,
                          "kind": "baseline"})
 
@@ -115,9 +148,44 @@ def benchmark(config: RunConfig, runs: str | Path = "runs", console: Console | N
             + (_printable(table, targets) if len(seeds) == 1 else _markdown(runs_shown))
             + "\n\n" + _summary_markdown(summary, wins, len(seeds)))
     log.event("finish", text, echo=False)
+    unlock_run_dir(bench_dir)
+    log.close()
     if console is not None and main:  # the result itself, printed in quiet mode too
         console.print(text, highlight=False, soft_wrap=True)
     return bench_dir
+
+
+def _resumable(bench_dir: Path) -> tuple[RunConfig, str]:
+    """The saved configuration and name of a benchmark directory that has not finished."""
+    from darts.config import load_config
+    from darts.workflows import RunDirectoryError
+
+    info_path = bench_dir / "run.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    if info.get("command") != "bench":
+        raise RunDirectoryError(f"{bench_dir} is not a benchmark directory (its run.json does not say bench); "
+                                "--resume takes the folder 'darts bench' created")
+    if (bench_dir / "results.json").exists():
+        raise RunDirectoryError(f"{bench_dir} finished already (results.json exists); start a new benchmark instead")
+    return load_config(bench_dir / "config.yaml"), info.get("benchmark") or bench_dir.name.split("-")[1]
+
+
+def _started(run_dir: Path) -> bool:
+    """Whether a sub-run got far enough to be resumed: its run.json written, and a genotype's training its
+    genotype.json too."""
+    if not (run_dir / "run.json").exists():
+        return False
+    info = json.loads((run_dir / "run.json").read_text())
+    return info.get("network", "genotype") != "genotype" or info["command"] == "search" \
+        or (run_dir / "genotype.json").exists()
+
+
+def _resume_train(path: Path, quietly: dict) -> Path:
+    """Resume an interrupted training sub-run, a genotype's or a baseline's."""
+    network = json.loads((path / "run.json").read_text()).get("network", "genotype")
+    if network == "genotype":
+        return train(None, resume=path, **quietly)
+    return train_baseline(None, resume=path, **quietly)
 
 
 def _transfer_genotype(config: RunConfig) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +16,7 @@ from darts.config import ConfigError, candle_overrides, load_config, parse_overr
 from darts.genotype import GenotypeError, load_genotype
 from darts.plugins import get_registry
 from darts.registry import RegistryError
+from darts.runs import RunLog
 
 
 def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
@@ -70,11 +72,16 @@ def cmd_genotype_plot(args: argparse.Namespace, console: Console) -> int:
     genotype = load_genotype(run_dir / "genotype.json" if run_dir else args.genotype)
     out = Path(args.out) if args.out else (run_dir or (source.parent if source.exists() else Path(".")))
     stem = "genotype" if run_dir else (source.stem if source.exists() else args.genotype)
-    written = [plot_genotype(genotype, out / f"{stem}.png")]
     alphas = run_dir / "alphas.jsonl" if run_dir else None
-    if alphas is not None and alphas.exists():
+    targets = [out / f"{stem}.png", *([out / "alphas.png"] if alphas is not None and alphas.exists() else [])]
+    for target in targets:
+        if target.exists():
+            raise FileExistsError(f"{target} exists; refusing to overwrite it (choose another folder with --out DIR, "
+                                  "or move the file)")
+    written = [plot_genotype(genotype, targets[0])]
+    if len(targets) > 1:
         records = [json.loads(line) for line in alphas.read_text().splitlines() if line.strip()]
-        written.append(plot_alpha_history(records, out / "alphas.png"))
+        written.append(plot_alpha_history(records, targets[1]))
     for path in written:
         console.print(f"wrote {path}")
     return 0
@@ -147,6 +154,13 @@ def cmd_summary(args: argparse.Namespace, console: Console) -> int:
 def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     from darts.benchmark import benchmark
 
+    if args.resume:
+        if args.config or args.full or args.candle or args.overrides:
+            raise ConfigError("--resume continues a benchmark with the configuration saved in it; give no --config, "
+                              "--full, --candle or overrides")
+        bench_dir = benchmark(None, console=console, quiet=args.quiet, resume=args.resume)
+        console.print(f"benchmark finished: {bench_dir} (results.csv, results.md)")
+        return 0
     if args.config is None:
         args.config = f"{args.benchmark}-{'full' if args.full else 'quick'}"
     elif args.full:
@@ -184,6 +198,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser, runs: bool = True) ->
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darts", description="Differentiable architecture search (DARTS).")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -261,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "(set --data.path)")
     bench.add_argument("--config", metavar="CONFIG", help="a YAML file or preset instead of the quick/full preset")
     bench.add_argument("--runs", default="runs", help="folder that receives the benchmark's directory (default: runs)")
+    bench.add_argument("--resume", metavar="DIR", help="continue the killed benchmark in DIR: finished sub-runs are "
+                                                       "reused, the interrupted one resumes (saved configuration)")
     bench.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     bench.add_argument("--candle", metavar="FILE", help="a CANDLE model file (p3b5_default_model.txt) whose keys "
                                                         "set the matching options; overrides still win")
@@ -283,32 +300,85 @@ OVERRIDABLE = ("search", "train", "summary", "quickstart", "bench")
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
+    args, extra = parser.parse_known_args([a for a in argv if a != "--debug"])
+    args.debug = debug
     if extra and args.command not in OVERRIDABLE:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
     from darts import distributed
     from darts.allocator import keep_freed_memory_unless_disabled
 
+    warnings.formatwarning = _one_line_warning
     keep_freed_memory_unless_disabled()  # no page faults for the memory each pass frees (glibc)
     distributed.init_from_environment()  # under torchrun: join the process group; only rank 0 prints
     console = Console(quiet=not distributed.is_main())
+    RunLog.current = None
     try:
         return args.run(args, console)
-    except (ConfigError, RegistryError, GenotypeError, FileExistsError, FileNotFoundError, ValueError) as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-        return 2
     except KeyboardInterrupt:
         Console(stderr=True).print("[red]interrupted[/red]", highlight=False)
         return 130
-    except RuntimeError as error:
-        from darts.workflows import RunError
-
-        if not isinstance(error, RunError):
+    except Exception as error:  # noqa: BLE001 - the one error boundary: every failure ends as one line
+        if args.debug:
             raise
-        Console(stderr=True).print(f"[red]run stopped:[/red] {error}", highlight=False, soft_wrap=True)
-        return 1
+        status, message = classify_error(error)
+        _record_error(error, status, message)
+        Console(stderr=True).print(message, markup=False, highlight=False, soft_wrap=True)
+        return status
 
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def classify_error(error: BaseException) -> tuple[int, str]:
+    """The exit status (2: bad input, 1: the run stopped) and the one-line message of a failure."""
+    from darts.workflows import RunError
+
+    def first_line(value: object) -> str:
+        lines = str(value).strip().splitlines()
+        return lines[0][:500] if lines else ""
+
+    if isinstance(error, RunError):
+        return 1, f"run stopped: {error}"
+    if isinstance(error, RecursionError):
+        return 2, "error: an input is nested too deeply to read (a JSON or YAML file of nested lists or mappings?)"
+    if isinstance(error, (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+                          NotADirectoryError)):
+        where = f"{error.filename}: " if getattr(error, "filename", None) else ""
+        reason = error.strerror if getattr(error, "filename", None) and error.strerror else first_line(error)
+        return 2, f"error: {where}{reason}"
+    if isinstance(error, OSError):
+        where = f" {error.filename}" if error.filename else ""
+        return 1, (f"run stopped: cannot write or read{where}: {error.strerror or first_line(error)} (free space "
+                   "or raise the limit, then --resume the run)")
+    if isinstance(error, (ConfigError, RegistryError, GenotypeError, ValueError)):
+        return 2, f"error: {error}"  # darts' own messages: whole (a configuration error lists every key)
+    image_error = _pil_error(error)
+    if image_error is not None:
+        return 2, f"error: an image could not be read: {image_error}"
+    return 1, (f"run stopped by an unexpected {type(error).__name__}: {first_line(error)} (run again with --debug "
+               "for the traceback, and please report it)")
+
+
+def _pil_error(error: BaseException) -> str | None:
+    module = type(error).__module__ or ""
+    return f"{type(error).__name__}: {error}" if module.startswith("PIL") else None
+
+
+def _record_error(error: BaseException, status: int, message: str) -> None:
+    """An ``error`` event in the current run's events.jsonl, if a run had started (and its folder can be written)."""
+    from darts.workflows import RunError
+
+    log = RunLog.current
+    if log is None or isinstance(error, RunError):  # a stopped run recorded its error itself
+        return
+    try:
+        log.event("error", echo=False, status=status, type=type(error).__name__, message=message)
+    except OSError:
+        pass
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -236,10 +236,15 @@ def read_config_source(source: str | os.PathLike) -> tuple[dict, str]:
         hint = difflib.get_close_matches(str(source), preset_names(), n=1)
         raise ConfigError(f"config {str(source)!r} is neither a file nor a preset; presets: "
                           f"{', '.join(preset_names())}" + (f"; did you mean {hint[0]!r}?" if hint else ""))
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; CONFIG is a YAML file or a preset name")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); CONFIG is a YAML "
+                          "file") from None
     if data is None:
         raise ConfigError(f"{path} is empty; a config needs at least 'task:'")
     if not isinstance(data, dict):
@@ -303,15 +308,30 @@ def load_config(source: str | os.PathLike | dict, overrides: dict[str, Any] | Se
     from darts.plugins import get_registry
 
     get_registry().family(family)  # an unknown family or primitive fails here, with suggestions
-    if config.model.primitives is not None:
-        get_registry().resolve(family, config.model.primitives)
+    _check_primitive_set(family, config.model.primitives, origin, "model.primitives")
     config.model.family = family
     if config.train.model:  # the trained network's model keys: the same schema as model.*
         checked = validate(ModelConfig, {**config.model.model_dump(), **config.train.model}, origin, "train.model.")
         config.train.model = {key: getattr(checked, key) for key in config.train.model}
+        _check_primitive_set(checked.family or family, checked.primitives, origin, "train.model.primitives")
     for name in [*config.bench.families, *config.bench.family_overrides]:
         get_registry().family(name)
     return config
+
+
+def _check_primitive_set(family: str, names: list[str] | None, origin: str, key: str) -> None:
+    """A searchable primitive set: known names, none twice, and at least one that is not ``none``."""
+    if names is None:
+        return
+    from darts.plugins import get_registry
+
+    if not names:
+        raise ConfigError(f"{origin}: {key} is empty; name at least one primitive of family {family!r}, or null "
+                          "for the family's default set")
+    resolved = get_registry().resolve(family, names)
+    if all(primitive.name == "none" for primitive in resolved):
+        raise ConfigError(f"{origin}: {key} holds only 'none', so every edge would be zero; add a primitive "
+                          "that computes something (see 'darts plugins')")
 
 
 def validate(model: type[BaseModel], data: Any, origin: str, prefix: str = "") -> Any:

@@ -20,6 +20,10 @@ PrimitiveFactory = Callable[..., nn.Module]
 CellKind = Literal["feedforward", "recurrent"]
 
 
+class PrimitiveBuildError(ValueError):
+    """A primitive's factory raised or returned something that is not a module; the message names it."""
+
+
 @dataclass(frozen=True)
 class Primitive:
     """One candidate operation of a family.
@@ -46,10 +50,18 @@ class Primitive:
         )
 
     def build(self, channels: int, stride: int = 1, affine: bool = True) -> nn.Module:
-        """Instantiate the primitive for ``channels`` channels at ``stride``."""
-        if self._accepts_affine:
-            return self.factory(channels, stride, affine=affine)
-        return self.factory(channels, stride)
+        """Instantiate the primitive for ``channels`` channels at ``stride``; a failing factory is named."""
+        try:
+            module = (self.factory(channels, stride, affine=affine) if self._accepts_affine
+                      else self.factory(channels, stride))
+        except Exception as error:  # noqa: BLE001 - a plugin's factory may raise anything
+            raise PrimitiveBuildError(f"primitive {self.name!r} of family {self.family!r} failed to build for "
+                                      f"channels={channels}, stride={stride}: {type(error).__name__}: "
+                                      f"{error}") from error
+        if not isinstance(module, nn.Module):
+            raise PrimitiveBuildError(f"primitive {self.name!r} of family {self.family!r} returned a "
+                                      f"{type(module).__name__}, not a torch.nn.Module")
+        return module
 
 
 @dataclass

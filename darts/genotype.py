@@ -197,6 +197,16 @@ class Genotype:
             for i, index in enumerate(cell.concat):
                 if not 0 <= index < states:
                     reader.fail(f"{where}.concat[{i}]", f"is {index}; states are numbered 0..{states - 1}")
+            if len(set(cell.concat)) != len(cell.concat):
+                duplicated = sorted({i for i in cell.concat if cell.concat.count(i) > 1})
+                reader.fail(f"{where}.concat", f"lists state {duplicated[0]} twice; each state is concatenated "
+                                               "once")
+            if all(index < cell.inputs for index in cell.concat):
+                reader.fail(f"{where}.concat", f"is {list(cell.concat)}: only the cell's inputs, so every node is "
+                                               f"unused; concatenate intermediate states "
+                                               f"{cell.inputs}..{states - 1}")
+            if all(name == "none" for node in nodes for name, _ in node):
+                reader.fail(f"{where}.nodes", "has 'none' on every edge, so the cell computes only zeros")
             cells[cell_name] = CellGenotype(tuple(nodes), cell.concat, cell.inputs)
         return Genotype(self.family, searched, cells)
 

@@ -9,6 +9,7 @@ Environment variables, in the manner of pytest's:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import os
 import sys
@@ -21,7 +22,7 @@ import pluggy
 from darts import hookspecs
 from darts.family import Family, Primitive, PrimitiveFactory
 from darts.hookspecs import hookimpl
-from darts.registry import PluginInfo, Registry
+from darts.registry import PluginInfo, Registry, RegistryError
 
 ENTRY_POINT_GROUP = "darts"
 DISABLE_AUTOLOAD_ENV = "DARTS_DISABLE_PLUGIN_AUTOLOAD"
@@ -96,7 +97,7 @@ class PluginManager(pluggy.PluginManager):
             info = PluginInfo(name, distribution, version)
             try:
                 plugin = entry.load()
-            except Exception as error:  # noqa: BLE001 - any failure of a plugin's import
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - any failure of a plugin's import
                 warnings.warn(
                     f"darts plugin {info} ({entry.value}) failed to import and was skipped: "
                     f"{type(error).__name__}: {error}", PluginLoadWarning, stacklevel=2)
@@ -111,7 +112,7 @@ class PluginManager(pluggy.PluginManager):
                 continue
             try:
                 module = importlib.import_module(module_name)
-            except Exception as error:  # noqa: BLE001
+            except (Exception, SystemExit) as error:  # noqa: BLE001
                 warnings.warn(f"darts plugin {module_name!r} named in {PLUGINS_ENV} failed to import "
                               f"and was skipped: {type(error).__name__}: {error}", PluginLoadWarning,
                               stacklevel=2)
@@ -132,26 +133,66 @@ class PluginManager(pluggy.PluginManager):
             info = self.infos.get(impl.plugin_name, PluginInfo(impl.plugin_name))
             try:
                 result = impl.function()
-            except Exception as error:  # noqa: BLE001
+            except (Exception, SystemExit) as error:  # noqa: BLE001
                 warnings.warn(f"darts plugin {info} failed in {hook_name}: {type(error).__name__}: "
                               f"{error}", PluginLoadWarning, stacklevel=3)
                 continue
             if result is not None:
                 yield result, info
 
+    def _typed(self, hook_name: str, kind: type, mapping: bool = False) -> Iterator[tuple[object, PluginInfo]]:
+        """Each item a hook returned that is a ``kind`` (a list of them, or a dict of them by name);
+        anything else gives a PluginLoadWarning naming the plugin and is skipped."""
+        expected = f"a dict of names to {kind.__name__}" if mapping else f"a list of {kind.__name__}"
+        for result, info in self._results(hook_name):
+            container = dict if mapping else (list, tuple)
+            if not isinstance(result, container):
+                warnings.warn(f"darts plugin {info}: {hook_name} returned a {type(result).__name__}; expected "
+                              f"{expected}, so it was ignored", PluginLoadWarning, stacklevel=3)
+                continue
+            for item in result.items() if mapping else result:
+                value = item[1] if mapping else item
+                if isinstance(value, kind) and (not mapping or isinstance(item[0], str)):
+                    yield item, info
+                else:
+                    warnings.warn(f"darts plugin {info}: {hook_name} gave {value!r:.80} ({type(value).__name__}); "
+                                  f"expected {expected}, so that item was ignored", PluginLoadWarning,
+                                  stacklevel=3)
+
     def build_registry(self) -> Registry:
+        from darts.genotype import Genotype, GenotypeError
+
         registry = Registry()
-        for families, info in self._results("darts_add_families"):
-            for family in families:
-                registry.add_family(family, info)
-        for primitives, info in self._results("darts_add_primitives"):
-            for primitive in primitives:
-                registry.add_primitive(primitive, info)
+        for family, info in self._typed("darts_add_families", Family):
+            registry.add_family(family, info)
+        for primitive, info in self._typed("darts_add_primitives", Primitive):
+            registry.add_primitive(primitive, info)
         registry.finish()
-        for genotypes, info in self._results("darts_add_genotypes"):
-            for name, genotype in genotypes.items():
-                registry.add_genotype(name, genotype, info)
+        for (name, genotype), info in self._typed("darts_add_genotypes", Genotype, mapping=True):
+            try:
+                genotype.validate(registry, source=f"genotype {name} of plugin {info}")
+            except (GenotypeError, RegistryError) as error:
+                warnings.warn(f"darts plugin {info}: genotype {name!r} was ignored: {error}", PluginLoadWarning,
+                              stacklevel=2)
+                continue
+            registry.add_genotype(name, genotype, info)
         return registry
+
+    def check_pending(self) -> None:
+        """pluggy's check, as warnings naming the plugin: a ``@hookimpl`` that matches no darts hook (a
+        misspelt hook name) would otherwise be silently ignored."""
+        known = sorted(name for name, caller in vars(self.hook).items() if getattr(caller, "spec", None))
+        for name, caller in list(vars(self.hook).items()):
+            if not hasattr(caller, "get_hookimpls") or caller.spec is not None:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                info = self.infos.get(impl.plugin_name, PluginInfo(impl.plugin_name))
+                close = difflib.get_close_matches(name, known, n=1)
+                warnings.warn(f"darts plugin {info} implements {name}, which is no darts hook"
+                              + (f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})"),
+                              PluginLoadWarning, stacklevel=2)
 
     # --- in-process registration ------------------------------------------------------------------
     def in_process_plugin(self, module: str) -> InProcessPlugin:
@@ -196,6 +237,7 @@ def create_plugin_manager() -> PluginManager:
         manager.load_entry_points()
     extra = [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
     manager.load_modules(extra)
+    manager.check_pending()
     return manager
 
 

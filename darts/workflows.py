@@ -12,7 +12,8 @@ import io
 import json
 import platform
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -25,15 +26,17 @@ import darts
 from darts import distributed
 from darts.architecture import Architecture
 from darts.config import RunConfig, load_config
+from darts.data import DataWarning
 from darts.data.augment import Compose, Cutout, TransformedDataset
 from darts.genotype import Genotype, load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from darts.plugins import get_registry
 from darts.models import (build_baseline, build_search_network, build_trained_network, count_parameters,
                           multiply_adds)
-from darts.runs import RunLog, new_run_dir
+from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.tasks import TaskData, get_task
 from darts.tasks.language import CorpusData
+from darts.untrusted import load_torch
 from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoint, DropPathSchedule, EarlyStopping,
                                       GenotypeTracker, GradientClipping, LRSchedule, MetricsLogger, ProgressBar,
                                       SearchDiagnostics, TerminateOnNonFinite, load_checkpoint, make_scheduler)
@@ -70,6 +73,10 @@ class RunContext:
     log: RunLog | None = None
     runs: Path | None = None
     extra: dict[str, Any] | None = None
+    #: the new run folder's exact name under ``runs`` (a benchmark's sub-runs); None: COMMAND-TASK-TIME
+    run_name: str | None = None
+    #: DataWarnings from loading the data, recorded as warning events once the run's log exists
+    data_warnings: list[str] = field(default_factory=list)
 
     @property
     def resumed(self) -> bool:
@@ -77,7 +84,10 @@ class RunContext:
 
     def open(self) -> None:
         if self.run_dir is None:
-            self.run_dir = new_run_dir(self.runs, f"{self.command}-{self.config.task}")
+            self.run_dir = (new_run_dir(self.runs, self.run_name, exact=True) if self.run_name
+                            else new_run_dir(self.runs, f"{self.command}-{self.config.task}"))
+        if distributed.is_main():
+            lock_run_dir(self.run_dir)  # a second --resume of this run is refused while this one works
         if self.runs is not None and distributed.is_main():  # a new run: rank 0 writes what it starts from
             atomic_write_text(self.run_dir / "config.yaml", self.config.to_yaml())
             atomic_write_json(self.run_dir / "run.json", {
@@ -87,6 +97,8 @@ class RunContext:
             for name, content in self.data.artifacts.items():  # e.g. the vocabulary and the label mapping
                 atomic_write_json(self.run_dir / name, content)
         self.log = RunLog(self.run_dir, self.console, self.quiet)
+        for message in self.data_warnings:
+            self.log.event("warning", f"warning: {message}")
 
 
 def load_data(config: RunConfig) -> TaskData:
@@ -115,7 +127,8 @@ def split_dataset(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, D
 
 
 def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str | Path | None,
-           console: Console | None, quiet: bool, extra: dict[str, Any] | None = None) -> RunContext:
+           console: Console | None, quiet: bool, extra: dict[str, Any] | None = None,
+           run_name: str | None = None) -> RunContext:
     if resume is not None:
         run_dir = Path(resume)
         info_path = run_dir / "run.json"
@@ -130,7 +143,15 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
     elif config is None:
         raise ValueError("a new run needs a configuration")
     torch.manual_seed(config.seed)
-    context = RunContext(command, config, load_data(config), console, quiet, extra=extra)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        data = load_data(config)
+    context = RunContext(command, config, data, console, quiet, extra=extra, run_name=run_name)
+    for warning in caught:
+        if issubclass(warning.category, DataWarning):
+            context.data_warnings.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if resume is not None:
         context.run_dir = Path(resume)
         context.open()
@@ -192,11 +213,13 @@ def _monitor(loop, data: TaskData, validation: bool) -> str:
 
 # --- search ------------------------------------------------------------------------------------------------
 def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: str | Path | None = None,
-           console: Console | None = None, quiet: bool = False, callbacks: Sequence[Callback] = ()) -> Path:
+           console: Console | None = None, quiet: bool = False, callbacks: Sequence[Callback] = (),
+           run_name: str | None = None) -> Path:
     """Search the configured space on the task's training data (weights on one split, alphas on the other).
 
-    ``callbacks`` are added to the built-in ones (their state is checkpointed too)."""
-    context = _start("search", config, runs, resume, console, quiet)
+    ``callbacks`` are added to the built-in ones (their state is checkpointed too); ``run_name`` names the new
+    run folder under ``runs`` exactly."""
+    context = _start("search", config, runs, resume, console, quiet, run_name=run_name)
     config, data, s = context.config, context.data, context.config.search
     if isinstance(data, CorpusData) and s.selection == "perturbation":
         raise ValueError("search.selection perturbation scores the supernet of a classifier or regressor; a language "
@@ -263,6 +286,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
         atomic_write_json(context.run_dir / "results.json", results)
     context.log.event("verdict" if judged.decisive else "warning", str(judged), verdict=judged.to_dict())
     context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
+    unlock_run_dir(context.run_dir)
+    context.log.close()
     distributed.barrier()  # every rank returns once the run's files are written
     return context.run_dir
 
@@ -313,7 +338,7 @@ def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history:
 # --- train -------------------------------------------------------------------------------------------------
 def train(config: RunConfig | None = None, genotype: str | Path | Genotype | None = None, runs: str | Path = "runs",
           resume: str | Path | None = None, console: Console | None = None, quiet: bool = False,
-          callbacks: Sequence[Callback] = (), genotype_family: str | None = None) -> Path:
+          callbacks: Sequence[Callback] = (), genotype_family: str | None = None, run_name: str | None = None) -> Path:
     """Train the discrete network of ``genotype`` from scratch on the training data, then test it.
 
     ``genotype_family`` re-targets the genotype to another family with the same primitive names (for
@@ -324,7 +349,7 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
         genotype = _load_genotype(genotype, genotype_family)
     source = genotype if isinstance(genotype, (str, Path)) else None
     context = _start("train", config, runs, resume, console, quiet,
-                     {"network": "genotype", "genotype_source": str(source or "genotype")})
+                     {"network": "genotype", "genotype_source": str(source or "genotype")}, run_name)
     if resume is not None:
         genotype = load_genotype(context.run_dir / "genotype.json")
     model = build_trained_network(genotype, context.config, context.data)
@@ -337,9 +362,9 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
 
 def train_baseline(config: RunConfig | None = None, name: str = "textcnn", runs: str | Path = "runs",
                    resume: str | Path | None = None, console: Console | None = None, quiet: bool = False,
-                   callbacks: Sequence[Callback] = ()) -> Path:
+                   callbacks: Sequence[Callback] = (), run_name: str | None = None) -> Path:
     """Train a hand-designed baseline network (see :data:`darts.models.BASELINES`) like a genotype's."""
-    context = _start("train", config, runs, resume, console, quiet, {"network": name})
+    context = _start("train", config, runs, resume, console, quiet, {"network": name}, run_name)
     if resume is not None:
         name = json.loads((context.run_dir / "run.json").read_text())["network"]
     model = build_baseline(name, context.config, context.data)
@@ -395,13 +420,15 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
                "final": trainer.history[-1], "baseline": _baseline(data),
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
     if distributed.is_main():
-        atomic_write_json(context.run_dir / "results.json", results)
         from darts.plots import plot_genotype, plot_metrics
 
         if genotype is not None:
             plot_genotype(genotype, context.run_dir / "genotype.png")
         plot_metrics(trainer.history, context.run_dir / "metrics.png")
+        atomic_write_json(context.run_dir / "results.json", results)  # last: a run with results is complete
     context.log.event("finish", "test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()), results=results)
+    unlock_run_dir(context.run_dir)
+    context.log.close()
     if context.console is not None and not context.quiet and distributed.is_main():
         context.console.print(results_table("test results", test, results["baseline"]))
     distributed.barrier()
@@ -462,7 +489,7 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
         batch_size, statistics = config.train.batch_size, "running"
     else:
         model, batch_size, statistics = build_search_network(config.model, data), config.search.batch_size, "batch"
-    model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True))
+    model.load_state_dict(load_torch(run_dir / "model.pt", "model"))
     frozen = torch.optim.SGD(model.parameters(), 0.0)
     if isinstance(data, CorpusData):
         trainer = LanguageModelTrainer(model, frozen, data.train, batch_size, 0, bptt=config.lm.bptt,

@@ -84,10 +84,13 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
     assert table.loc["DARTS second order", "search seconds"] > 0 and table.loc["textcnn (hand-designed)", "parameters"] > 0
     assert (bench / "results.md").read_text().startswith("mean over 1 seed")
     assert load_config(bench / "config.yaml").search.batch_size == 40  # the CANDLE key reached the runs
-    assert len(list(bench.glob("search-p3b5-*"))) == 2 and len(list(bench.glob("train-p3b5-*"))) == 5
+    # sub-runs are named after their rows
+    assert sorted(p.name for p in bench.iterdir() if p.is_dir()) == [
+        "search-first-order-seed0", "search-second-order-seed0", "train-darts_v2-seed0", "train-first-order-seed0",
+        "train-random-1-seed0", "train-second-order-seed0", "train-textcnn-seed0"]
     assert set(table.loc[["DARTS first order", "DARTS second order"], "verdict"]) <= {"decisive", "inconclusive"}
     assert "search verdict:" in out  # printed in quiet mode too
-    trained = sorted(bench.glob("train-p3b5-*"))[-1]  # the baseline's run can be evaluated like any other
+    trained = bench / "train-textcnn-seed0"  # the baseline's run can be evaluated like any other
     assert main(["evaluate", str(trained)]) == 0
 
 
@@ -158,7 +161,8 @@ def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, cap
     (bench,) = tmp_path.glob("bench-p3b5-*")
     table = pd.read_csv(bench / "results.csv", index_col="model")
     assert list(table.index) == ["majority class", "DARTS first order", "DARTS recurrent cell first order"]
-    searches = sorted(bench.glob("search-p3b5-*"), key=lambda d: json.loads((d / "run.json").read_text())["created"])
+    searches = sorted(bench.glob("search-*"), key=lambda d: json.loads((d / "run.json").read_text())["created"])
+    assert {d.name for d in searches} == {"search-first-order-seed0", "search-recurrent-first-order-seed0"}
     families = {load_config(d / "config.yaml").model.family for d in searches}
     assert families == {"conv1d", "recurrent"}
     recurrent = next(d for d in searches if load_config(d / "config.yaml").model.family == "recurrent")

@@ -25,7 +25,10 @@ def test_quickstart_search_train_evaluate_and_plot(tmp_path, capsys):
     assert "test_accuracy" in capsys.readouterr().out
     assert main(["genotype", "show", str(search_run / "genotype.json")]) == 0
     assert "normal cell" in capsys.readouterr().out
+    assert main(["genotype", "plot", str(search_run)]) == 2  # the search drew them: never overwritten
+    assert "genotype.png exists; refusing to overwrite" in capsys.readouterr().err
     (search_run / "genotype.png").unlink()
+    (search_run / "alphas.png").unlink()
     assert main(["genotype", "plot", str(search_run)]) == 0
     assert (search_run / "genotype.png").exists() and (search_run / "alphas.png").exists()
     assert main(["genotype", "plot", "DARTS_RNN_V2", "--out", str(tmp_path / "pictures")]) == 0

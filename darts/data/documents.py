@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -67,6 +68,9 @@ def load_p3b3(folder: str | Path, tasks: Sequence[str] | None = None, sequence_l
             raise DataFileError(f"{folder}: {split}_X.npy has {len(x)} documents but {split}_Y.npy has {len(y)} "
                                 "label rows; they must match row for row")
     columns = arrays["train_Y"].shape[1]
+    if arrays["test_Y"].shape[1] != columns:
+        raise DataFileError(f"{folder}: train_Y.npy has {columns} label columns but test_Y.npy has "
+                            f"{arrays['test_Y'].shape[1]}; both need one column per task, in the same order")
     tasks = tuple(tasks) if tasks is not None else (P3B3_TASKS if columns == 4 else
                                                     tuple(f"task_{i}" for i in range(columns)))
     for split in ("train", "test"):
@@ -86,6 +90,10 @@ def load_p3b3(folder: str | Path, tasks: Sequence[str] | None = None, sequence_l
         raise DataFileError(f"{folder / where}: token id {largest} is out of range for vocab_size {vocab_size} "
                             f"(ids must be below it; leave vocab_size unset to take it from the data)")
     length = sequence_length or arrays["train_X"].shape[1]
+    from darts.data.checks import check_labels
+
+    check_labels({t: arrays["train_Y"][:, i] for i, t in enumerate(tasks)},
+                 {t: arrays["test_Y"][:, i] for i, t in enumerate(tasks)}, f"{folder} (train_Y.npy, test_Y.npy)")
     labels, mapping = reindex_labels({s: {t: arrays[f"{s}_Y"][:, i] for i, t in enumerate(tasks)}
                                       for s in ("train", "test")})
     return Documents(_fit_length(arrays["train_X"], length), labels["train"], _fit_length(arrays["test_X"], length),
@@ -101,7 +109,7 @@ def _load_npy(path: Path) -> np.ndarray:
         raise DataFileError(f"{path}: the file is empty")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataFileError(f"{path}: not a readable .npy array ({error})") from error
     if array.size == 0:
         raise DataFileError(f"{path}: the array is empty (shape {array.shape})")
@@ -189,7 +197,14 @@ def load_text_table(path: str | Path, text_column: str, tasks: Sequence[str], te
         order = np.random.default_rng(seed).permutation(len(train))
         cut = min(len(train) - 1, max(1, round(test_fraction * len(train))))
         train, test = train.iloc[order[cut:]], train.iloc[order[:cut]]
+    from darts.data.checks import check_labels
+
+    check_labels({t: train[t].to_numpy() for t in tasks}, {t: test[t].to_numpy() for t in tasks},
+                 str(path) if test_path is None else f"{path}, {test_path}")
     vocabulary = Vocabulary.build(train[text_column].tolist(), min_count, vocab_size)
+    if len(vocabulary) <= 2:
+        raise DataFileError(f"{path}: no training text in column {text_column!r} holds a word, so there is nothing "
+                            "to read; check the column name and the file's separator")
     labels, mapping = reindex_labels({"train": {t: train[t].to_numpy() for t in tasks},
                                 "test": {t: test[t].to_numpy() for t in tasks}})
     return Documents(vocabulary.encode(train[text_column].tolist(), sequence_length), labels["train"],

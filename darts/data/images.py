@@ -11,7 +11,7 @@ Every problem is a :class:`~darts.data.documents.DataFileError` naming the file 
 
 from __future__ import annotations
 
-import pickle
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from darts.data.checks import check_features, check_labels
 from darts.data.documents import DataFileError
+from darts.untrusted import UntrustedFileError, load_pickle
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -46,11 +48,15 @@ def load_cifar(folder: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             if not path.exists():
                 raise DataFileError(f"{path}: file not found")
             try:
-                with open(path, "rb") as handle:
-                    batch = pickle.load(handle, encoding="bytes")
-                data, label = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[label_key], dtype=np.int64)
-            except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as error:
-                raise DataFileError(f"{path}: not a CIFAR python batch ({type(error).__name__}: {error})") from error
+                batch = load_pickle(path)
+                data, label = np.asarray(batch[b"data"]), np.asarray(batch[label_key])
+            except UntrustedFileError as error:
+                raise DataFileError(f"{path}: not a CIFAR python batch: {error.reason}") from error
+            except (KeyError, TypeError, IndexError) as error:
+                raise DataFileError(f"{path}: not a CIFAR python batch (no {error} entry)") from error
+            if data.dtype != np.uint8 or not np.issubdtype(label.dtype, np.integer):
+                raise DataFileError(f"{path}: expected uint8 pixels and integer labels, got {data.dtype} and "
+                                    f"{label.dtype}")
             if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(label):
                 raise DataFileError(f"{path}: expected data of shape (N, 3072) and N labels, got {data.shape} "
                                     f"and {len(label)} labels")
@@ -62,10 +68,15 @@ def load_cifar(folder: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     x_test, y_test = read(test_files)
     names: list[str] = []
     if meta.exists():
-        with open(meta, "rb") as handle:
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in pickle.load(handle, encoding="bytes")[names_key]]
-    classes = int(max(y_train.max(), y_test.max())) + 1
-    return x_train, y_train, x_test, y_test, names or [str(i) for i in range(classes)]
+        try:
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in load_pickle(meta)[names_key]]
+        except UntrustedFileError as error:
+            raise DataFileError(str(error)) from error
+        except (KeyError, TypeError, AttributeError) as error:
+            raise DataFileError(f"{meta}: not CIFAR class names (no {error} entry)") from error
+    classes = len(names) or (10 if (folder / "data_batch_1").exists() else 100)
+    check_labels({"label": y_train}, {"label": y_test}, str(folder), classes)
+    return x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64), names or [str(i) for i in range(classes)]
 
 
 class ImageFolder(Dataset):
@@ -90,6 +101,9 @@ class ImageFolder(Dataset):
                 raise DataFileError(f"{root / name}: no image files ({', '.join(IMAGE_SUFFIXES)})")
             files += found
             labels += [index] * len(found)
+        if len(classes) < 2:
+            raise DataFileError(f"{root}: one class folder ({classes[0]!r}), so there is nothing to learn; a "
+                                "classifier needs at least two")
         return files, labels, classes
 
     def __len__(self) -> int:
@@ -97,6 +111,7 @@ class ImageFolder(Dataset):
 
     def __getitem__(self, index: int):
         from PIL import Image, UnidentifiedImageError
+        from PIL.Image import DecompressionBombError
 
         path = self.files[index]
         try:
@@ -108,8 +123,10 @@ class ImageFolder(Dataset):
                 left, top = (width - self.size) // 2, (height - self.size) // 2
                 image = image.crop((left, top, left + self.size, top + self.size))
                 array = np.asarray(image, dtype=np.uint8).copy()
-        except (UnidentifiedImageError, OSError) as error:
-            raise DataFileError(f"{path}: not a readable image ({error})") from error
+        except DecompressionBombError as error:
+            raise DataFileError(f"{path}: refused as a possible decompression bomb ({error})") from error
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:  # PIL's decoders raise all three
+            raise DataFileError(f"{path}: not a readable image ({type(error).__name__}: {error})") from error
         return torch.from_numpy(array).permute(2, 0, 1).float() / 255.0, self.labels[index]
 
 
@@ -120,7 +137,7 @@ def load_arrays(path: str | Path, test_fraction: float = 0.2, seed: int = 0):
         raise DataFileError(f"{path}: file not found")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataFileError(f"{path}: not a readable .npz archive ({error})") from error
     keys = set(archive.files)
     if {"x_train", "y_train", "x_test", "y_test"} <= keys:
@@ -146,10 +163,11 @@ def load_arrays(path: str | Path, test_fraction: float = 0.2, seed: int = 0):
         if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
             raise DataFileError(f"{path}: y_{name} must be a 1-D array of integer class labels, got "
                                 f"{y.dtype} {y.shape}")
-        if not np.issubdtype(x.dtype, np.number):
-            raise DataFileError(f"{path}: x_{name} must be numbers, got dtype {x.dtype}")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataFileError(f"{path}: train examples have shape {x_train.shape[1:]}, test ones {x_test.shape[1:]}")
+    for name, x in (("x_train", x_train), ("x_test", x_test)):
+        check_features(x, f"{path} ({name})")
+    check_labels({"label": y_train}, {"label": y_test}, str(path))
 
     def channels(x: np.ndarray) -> np.ndarray:
         return (x[:, None] if x.ndim == 2 else x).astype(np.float32)

@@ -6,6 +6,8 @@ ImageNet recipes), but not train.
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import torch
 from pydantic import Field
@@ -146,5 +148,5 @@ class Arrays(Task):
             with np.load(options.path, allow_pickle=False) as archive:
                 key = "x_train" if "x_train" in archive.files else "x"
                 return "conv1d" if archive[key].ndim in (2, 3) else "conv2d"
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return self.family  # the loader reports the problem when the data is read

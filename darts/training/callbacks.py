@@ -16,6 +16,7 @@ from darts import distributed
 from darts.architecture import Architecture
 from darts.io import atomic_write_bytes, atomic_write_text
 from darts.runs import RunLog
+from darts.untrusted import load_torch
 from darts.training.trainer import Callback, NonFiniteLossError, make_loader, stream_seed
 
 if TYPE_CHECKING:
@@ -288,9 +289,12 @@ class SearchDiagnostics(Callback):
 
 
 class MetricsLogger(Callback):
-    """Rewrites ``metrics.csv`` from the history after each epoch and logs the epoch's figures."""
+    """Rewrites ``metrics.csv`` from the history after each epoch and logs the epoch's figures.
 
-    order = 10
+    It runs after the checkpoint, so that metrics.csv never shows an epoch that no checkpoint holds (a full
+    disk that stops the checkpoint stops the run before this)."""
+
+    order = 110
 
     def __init__(self, run_dir: str | Path, log: RunLog) -> None:
         self.run_dir, self.log = Path(run_dir), log
@@ -382,7 +386,7 @@ def load_checkpoint(run_dir: str | Path) -> dict:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: the run has no finished epoch to resume from")
-    return torch.load(path, weights_only=True)
+    return load_torch(path, "checkpoint")
 
 
 def _write_lines(path: Path, records: list[dict]) -> None:

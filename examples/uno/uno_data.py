@@ -25,7 +25,7 @@ from pydantic import Field
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from darts.data import DataFileError, DictTargetDataset
+from darts.data import DataFileError, DictTargetDataset, check_features
 from darts.tasks import Target, Task, TaskData, TaskOptions, register_task
 
 CELL_FEATURES, DRUG_FEATURES = 942, 128
@@ -87,11 +87,12 @@ def load_uno_table(path: str | Path, response: str, cell_columns: list[str], dru
         if text:
             raise DataFileError(f"{path}: {group} feature columns must be numeric; not numeric: {text[:5]}")
         groups[group] = chosen
+        check_features(table[chosen].to_numpy(np.float64), f"{path} ({group} features {chosen[:3]}...)")
     both = sorted(set(groups["cell"]) & set(groups["drug"]))
     if both:
         raise DataFileError(f"{path}: columns {both[:5]} match both the cell and the drug patterns")
-    if table[response].isna().any() or not pd.api.types.is_numeric_dtype(table[response]):
-        raise DataFileError(f"{path}: response column {response!r} must be numbers with no empty cells")
+    if not pd.api.types.is_numeric_dtype(table[response]) or not np.isfinite(table[response].to_numpy(float)).all():
+        raise DataFileError(f"{path}: response column {response!r} must be finite numbers with no empty cells")
     return table, groups["cell"], groups["drug"]
 
 
