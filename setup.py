@@ -11,6 +11,7 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
+    license_files=["LICENSE"],
     python_requires=">=3.10",
     packages=find_packages(include=["darts", "darts.*", "darts_plugins", "darts_plugins.*"]),
     package_data={"darts": ["presets/*.yaml"]},

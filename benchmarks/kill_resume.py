@@ -4,7 +4,7 @@
 
 For each command a reference run goes first, uninterrupted. Then, ``--kills`` times, the same command starts in
 a fresh folder and gets SIGKILL at a moment drawn uniformly between the imports (2 s) and 90 % of the reference's wall time; ``--resume`` then
-continues it (a kill before the run's folder existed leaves nothing to resume: the command starts again). The
+continues it (a kill before the run's run.json existed leaves nothing to resume: the command starts again). The
 resumed run must match the reference exactly:
 
 - search: genotype.json, alphas.jsonl, the weights in model.pt, and metrics.csv without its timing columns;
@@ -23,6 +23,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,7 +121,10 @@ def trial(command: str, folder: Path, genotype: Path, kill_at: float, environmen
         process.wait()
         killed = True
     run_dir = only_run(runs)
-    if run_dir is None:  # killed before the run's folder existed: nothing to resume, so start again
+    if run_dir is not None and not (run_dir / "run.json").exists():  # made, but killed before the run began
+        shutil.rmtree(run_dir)
+        run_dir = None
+    if run_dir is None:  # killed before the run began: nothing to resume, so start again
         run_command(command_line(command, runs, genotype), environment)
         run_dir, how = only_run(runs), "restarted"
     elif (run_dir / "results.json").exists():

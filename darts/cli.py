@@ -196,9 +196,20 @@ def _add_config_arguments(parser: argparse.ArgumentParser, runs: bool = True) ->
     parser.epilog = CONFIG_EPILOG.format(presets=", ".join(preset_names())) + "\n  ".join(schema_help())
 
 
+def _version() -> str:
+    import platform
+
+    import torch
+
+    import darts
+
+    return f"darts {darts.__version__} (torch {torch.__version__}, Python {platform.python_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="darts", description="Differentiable architecture search (DARTS).")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -301,6 +312,9 @@ OVERRIDABLE = ("search", "train", "summary", "quickstart", "bench")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:  # bare `darts`: what it can do
+        parser.print_help()
+        return 0
     debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
     args, extra = parser.parse_known_args([a for a in argv if a != "--debug"])
     args.debug = debug

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -76,5 +77,17 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
     return atomic_write_bytes(path, text.encode("utf-8"), overwrite)
 
 
+def strict_json(data: Any) -> Any:
+    """``data`` with every NaN or infinite float replaced by None, so that it dumps as strict JSON (``null``)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [strict_json(value) for value in data]
+    return data
+
+
 def atomic_write_json(path: str | os.PathLike, data: Any, overwrite: bool = True) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2) + "\n", overwrite)
+    """Strict JSON (NaN and infinities as ``null``), written atomically."""
+    return atomic_write_text(path, json.dumps(strict_json(data), indent=2, allow_nan=False) + "\n", overwrite)

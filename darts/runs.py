@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from darts import distributed
+from darts.io import strict_json
 
 try:
     import fcntl
@@ -111,7 +112,7 @@ class RunLog:
         if message is not None and kind in ALWAYS_SHOWN:
             record.setdefault("message", message)
         with open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as file:
-            file.write(json.dumps(record, default=str) + "\n")
+            file.write(json.dumps(strict_json(record), default=str) + "\n")
         if message is not None:
             with open(self.run_dir / "log.txt", "a", encoding="utf-8") as file:
                 file.write(f"{record['time']} {message}\n")

@@ -133,6 +133,9 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
         run_dir = Path(resume)
         info_path = run_dir / "run.json"
         if not info_path.exists():
+            if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".lock", "config.yaml"}:
+                raise RunDirectoryError(f"{run_dir} was made by a run killed before it began (no run.json): nothing "
+                                        "to resume; start a new run (and delete this folder)")
             raise RunDirectoryError(f"{run_dir} is not a run directory (no run.json); resume takes the folder a run created")
         info = json.loads(info_path.read_text())
         if info["command"] != command:

@@ -197,7 +197,7 @@ CONFIG_FILES = [
 # --- CLI usage: (id, arguments, outcome, words expected) ---------------------------------------------------------
 def cli_cases(d: Path) -> list[tuple[str, list[str], str, str]]:
     return [
-        ("no-command", [], "usage", ""),
+        ("unknown-flag", ["--verbose"], "usage", ""),
         ("unknown-command", ["serch"], "usage", ""),
         ("search-no-config", ["search"], "error", "give a CONFIG"),
         ("search-missing-file", ["search", str(d / "nope.yaml")], "error", "nope.yaml"),

@@ -68,9 +68,6 @@ def load_p3b3(folder: str | Path, tasks: Sequence[str] | None = None, sequence_l
             raise DataFileError(f"{folder}: {split}_X.npy has {len(x)} documents but {split}_Y.npy has {len(y)} "
                                 "label rows; they must match row for row")
     columns = arrays["train_Y"].shape[1]
-    if arrays["test_Y"].shape[1] != columns:
-        raise DataFileError(f"{folder}: train_Y.npy has {columns} label columns but test_Y.npy has "
-                            f"{arrays['test_Y'].shape[1]}; both need one column per task, in the same order")
     tasks = tuple(tasks) if tasks is not None else (P3B3_TASKS if columns == 4 else
                                                     tuple(f"task_{i}" for i in range(columns)))
     for split in ("train", "test"):
@@ -78,6 +75,9 @@ def load_p3b3(folder: str | Path, tasks: Sequence[str] | None = None, sequence_l
         if found < len(tasks):
             raise DataFileError(f"{folder / f'{split}_Y.npy'}: label column {found} ({tasks[found]!r}) is missing: the "
                                 f"file has {found} columns for the tasks {list(tasks)}")
+    if arrays["test_Y"].shape[1] != columns:
+        raise DataFileError(f"{folder}: train_Y.npy has {columns} label columns but test_Y.npy has "
+                            f"{arrays['test_Y'].shape[1]}; both need one column per task, in the same order")
     low = min(int(arrays["train_X"].min()), int(arrays["test_X"].min()))
     if low < 0:
         where = "train_X.npy" if int(arrays["train_X"].min()) < 0 else "test_X.npy"
