@@ -144,9 +144,11 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
             "summary": summary.reset_index().to_dict(orient="records"), "wins_over_random": wins})
     runs_shown = table if len(seeds) == 1 else table.groupby(level="model", sort=False)[
         [c for c in table.columns if c.endswith("accuracy")]].mean()  # several seeds: each task's mean
+    # one table where the summary says it all (one target, one seed); else each run or each row's means too
+    per_run = "" if len(seeds) == 1 and len(targets) == 1 else (
+        _printable(table, targets) if len(seeds) == 1 else _markdown(runs_shown)) + "\n\n"
     text = (f"results of {bench_dir} (test split, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}):\n"
-            + (_printable(table, targets) if len(seeds) == 1 else _markdown(runs_shown))
-            + "\n\n" + _summary_markdown(summary, wins, len(seeds)))
+            + per_run + _summary_markdown(summary, wins, len(seeds)))
     log.event("finish", text, echo=False)
     unlock_run_dir(bench_dir)
     log.close()

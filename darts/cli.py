@@ -39,7 +39,13 @@ def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
         cells = [family, row["primitive"], ", ".join(row["aliases"]), row["plugin"], row["distribution"],
                  row["version"]]
         table.add_row(*cells, *([row["description"]] if args.long else []))
-    console.print(table)
+    if console.is_terminal:
+        console.print(table)
+    elif not console.quiet:  # piped: as wide as the table needs, never truncated to 80 columns
+        from rich.measure import Measurement
+
+        wide = Console(width=10_000, file=console.file)
+        Console(width=Measurement.get(wide, wide.options, table).maximum, file=console.file).print(table)
     console.print(f"named genotypes: {', '.join(registry.genotype_names) or '(none)'}")
     return 0
 

@@ -79,6 +79,8 @@ def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> P
 
     ``records``: the lines of ``alphas.jsonl`` (``epoch``, ``primitives``, ``weights`` per cell type).
     """
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     if not records:
         raise ValueError("no alpha history to plot (the search finished no epoch)")
@@ -98,9 +100,15 @@ def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> P
                 axis.axis("off")
                 continue
             for p, primitive in enumerate(primitives):
-                axis.plot(epochs, [r["weights"][cell][edge][p] for r in records], color=colours(p), label=primitive)
+                axis.plot(epochs, [r["weights"][cell][edge][p] for r in records], color=colours(p), label=primitive,
+                          marker="o", markersize=3 if len(epochs) > 1 else 5)  # one epoch: a point, not a line
             axis.set_title(f"{cell} edge {edge}", fontsize=8)
             axis.tick_params(labelsize=7)
+            if len(epochs) <= 12:  # epochs are whole numbers: tick each one
+                axis.set_xticks(epochs)
+                axis.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+            else:
+                axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="upper center", ncol=min(len(primitives), 8), fontsize=8)
     figure.supxlabel("epoch")

@@ -80,7 +80,7 @@ def unlock_run_dir(run_dir: str | Path) -> None:
 
 
 #: events printed in quiet mode too: what a user must not miss
-ALWAYS_SHOWN = ("warning", "verdict")
+ALWAYS_SHOWN = ("warning", "verdict", "result")
 
 
 class RunLog:

@@ -429,11 +429,10 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
             plot_genotype(genotype, context.run_dir / "genotype.png")
         plot_metrics(trainer.history, context.run_dir / "metrics.png")
         atomic_write_json(context.run_dir / "results.json", results)  # last: a run with results is complete
-    context.log.event("finish", "test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()), results=results)
+    context.log.event("finish", results=results)
+    context.log.event("result", f"test: {headline(test, results['baseline'], data)}")
     unlock_run_dir(context.run_dir)
     context.log.close()
-    if context.console is not None and not context.quiet and distributed.is_main():
-        context.console.print(results_table("test results", test, results["baseline"]))
     distributed.barrier()
     return context.run_dir
 
@@ -463,6 +462,24 @@ def _baseline(data: TaskData | CorpusData) -> dict[str, float]:
     stacked = {name: torch.stack(values) for name, values in labels.items()}
     return {f"majority_{name}_accuracy" if data.multi_task else "majority_accuracy": value
             for name, value in majority_accuracy(data.targets, stacked).items()}
+
+
+def headline(test: dict[str, float], baseline: dict[str, float], data: TaskData | CorpusData) -> str:
+    """One line of a run's test figures: those over all targets (the means of a multi-task run), and the
+    majority class's accuracy beside them."""
+    targets = [] if isinstance(data, CorpusData) or not data.multi_task else [t.name for t in data.targets]
+    shown = {k.removeprefix("test_"): v for k, v in test.items()
+             if not any(k.startswith(f"test_{name}_") for name in targets)}
+    def name(key: str) -> str:
+        return key.replace("_f1", "-F1").replace("_", " ")
+
+    line = ", ".join(f"{name(k)} {v:.4f}" for k, v in shown.items())
+    majority = [v for k, v in baseline.items() if k.startswith("majority")]
+    if majority:
+        line += f"; majority class {sum(majority) / len(majority):.4f}" + (" (mean over targets)" if targets else "")
+    elif baseline:
+        line += "; " + ", ".join(f"{name(k)} {v:.4f}" for k, v in baseline.items())
+    return line
 
 
 def results_table(title: str, metrics: dict[str, float], baseline: dict[str, float] | None = None) -> Table:

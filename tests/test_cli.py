@@ -102,3 +102,28 @@ def test_plugins_json_is_machine_readable(capsys):
     assert rows["conv2d", "sep_conv_3"]["aliases"] == ["sep_conv_3x3"]
     assert rows["recurrent", "tanh"]["distribution"] == "darts-nas"
     assert "DARTS_V2" in data["genotypes"]
+
+
+def test_version_and_bare_darts_print_and_exit_0(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.startswith("darts 0.")
+    assert main([]) == 0
+    assert "usage: darts" in capsys.readouterr().out
+
+
+def test_piped_plugin_table_is_not_truncated(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "version" in out and "…" not in out
+
+
+def test_quiet_training_prints_its_result_line_once_and_results_are_strict_json(tmp_path, capsys):
+    from darts.io import atomic_write_json
+
+    assert main(["train", "digits-quick", "--genotype", "DARTS_V2", "--train.epochs", "1", "--train.channels", "4",
+                 "--train.layers", "2", "--runs", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("test: loss ") == 1 and "majority class" in out and "test_accuracy" not in out
+    atomic_write_json(tmp_path / "nan.json", {"a": float("nan"), "b": [float("inf"), 1.0]})
+    assert (tmp_path / "nan.json").read_text().split() == ['{', '"a":', 'null,', '"b":', '[', 'null,', '1.0', ']', '}']
