@@ -328,7 +328,7 @@ def test_search_train_evaluate_report_perplexity(tmp_path):
     assert evaluate(trained)["test_ppl"] == pytest.approx(results["test"]["test_ppl"], rel=1e-6)
     assert math.isfinite(evaluate(run)["test_ppl"])
     log = (trained / "log.txt").read_text()
-    assert "val_ppl" in log and "test_ppl" in log
+    assert "val_ppl" in log and "test: loss " in log and " ppl " in log  # the result line
 
 
 class PoisonLoss(Callback):
