@@ -134,3 +134,8 @@ def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
               "--search.warmup_epochs", "0", "--train.epochs", "1", cwd=tmp_path,
               pythonpath=pythonpath)
     assert "conv2d/gated_conv_3: already there (the darts-gated plugin is installed)" in out
+
+
+def test_the_uno_example_prints_its_whole_description(tmp_path):
+    out = run("uno/uno.py", "--help", cwd=tmp_path)
+    assert "compared on the same split in one table." in out and "--targets regression" in out

@@ -60,8 +60,9 @@ def sklearn_baseline(data, kind: str = "linear") -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog="Other options: any config key "
-                                     "as --section.key VALUE (see 'darts search --help').")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Other options: any config key as --section.key VALUE (see 'darts "
+                                     "search --help').")
     parser.add_argument("--full", action="store_true", help="the full settings (uno-full.yaml) instead of quick")
     parser.add_argument("--data", help="your CSV or Parquet table (default: generated Uno-like data)")
     parser.add_argument("--response", default="auc", help="the response column of --data (default: auc)")
