@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import warnings
 from pathlib import Path
@@ -71,13 +70,11 @@ def load_torch(path: str | Path, what: str = "file") -> Any:
 
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UntrustedFileError(path, f"cannot read the {what} ({error.strerror or error})") from error
-    try:
         with warnings.catch_warnings():  # torch's notes on a foreign pickle protocol: the error below says enough
             warnings.simplefilter("ignore", UserWarning)
-            return torch.load(io.BytesIO(data), weights_only=True)
+            return torch.load(path, weights_only=True)  # from the file: no second copy of it in memory
+    except OSError as error:
+        raise UntrustedFileError(path, f"cannot read the {what} ({error.strerror or error})") from error
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, KeyError, AttributeError,
             IndexError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
