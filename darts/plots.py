@@ -21,57 +21,94 @@ def _pyplot():
 
 
 def plot_genotype(genotype: Genotype, path: str | Path) -> Path:
-    """One diagram per cell type: inputs on the left, intermediate nodes in a zigzag, the output on the right;
-    each edge labelled with its primitive."""
+    """:func:`genotype_figure` saved as a PNG file."""
+    return _save(genotype_figure(genotype), path)
+
+
+def genotype_figure(genotype: Genotype):
+    """One layered diagram per cell type, numbered as ``darts genotype show`` numbers the states.
+
+    The states stand in one row in the order the cell computes them (its inputs first, the output last). Each
+    edge is a half-ellipse from its source to its node, as high as it is long, so it passes over the states in
+    between and never through their boxes; a node's first edge runs above the row, its second below, and each
+    edge's primitive is written at its apex (two edges of one length have apexes at least one column apart).
+    The concatenated (or averaged) states drop onto a line that leads to the output.
+    """
     plt = _pyplot()
     cells = list(genotype.cells.items())
-    longest = max(len(cell.nodes) for _, cell in cells)
-    figure, axes = plt.subplots(len(cells), 1, figsize=(1.5 * longest + 4, 3.6 * len(cells)), squeeze=False)
+    width = max(SPACING * (cell.inputs + len(cell.nodes)) for _, cell in cells) + SPACING + 0.6
+    heights = [top - bottom for bottom, top in (_extent(cell) for _, cell in cells)]
+    figure, axes = plt.subplots(len(cells), 1, squeeze=False, gridspec_kw={"height_ratios": heights},
+                                figsize=(INCH * width, INCH * sum(heights) + 0.45 * len(cells)))
     for axis, (name, cell) in zip(axes[:, 0], cells):
-        labels = [f"${label}$" for label in INPUT_LABELS.get(cell.inputs, [f"in {i}" for i in range(cell.inputs)])]
-        labels += [str(i) for i in range(len(cell.nodes))]
-        positions = {i: (0.0, 2.4 - 1.8 * i) if cell.inputs > 1 else (0.0, 1.5) for i in range(cell.inputs)}
-        for i in range(len(cell.nodes)):
-            positions[cell.inputs + i] = (2.0 + 1.6 * i, 3.0 if i % 2 == 0 else 0.0)
-        output = len(positions)
-        positions[output] = (2.0 + 1.6 * len(cell.nodes) + 0.8, 1.5)
-        labels.append(OUTPUT_LABELS.get(cell.inputs, "out"))
-        points = list(positions.values())
-        for node, genes in enumerate(cell.nodes):
-            for k, (primitive, source) in enumerate(genes):
-                points.append(_edge(axis, positions[source], positions[cell.inputs + node], primitive,
-                                    (0.12 if k == 0 else -0.12), "black"))
-        for state in cell.concat:
-            _edge(axis, positions[state], positions[output], "", 0.0, "0.65")
-        for index, (x, y) in positions.items():
-            colour = "#9ecae1" if index < cell.inputs else "#fdd49e" if index == output else "#c7e9c0"
-            axis.text(x, y, labels[index], ha="center", va="center", fontsize=10, zorder=3,
-                      bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "0.3"})
-        xs, ys = [p[0] for p in points], [p[1] for p in points]
-        axis.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
-        axis.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
-        axis.set_aspect("equal")
-        axis.set_title(f"{genotype.family}: {name} cell")
-        axis.axis("off")
+        _draw_cell(axis, cell)
+        combine = "mean" if cell.inputs == 1 else "concat"
+        axis.set_title(f"{genotype.family}: {name} cell ({combine} of states {list(cell.concat)})", fontsize=10)
     figure.tight_layout()
-    return _save(figure, path)
+    return figure
 
 
-def _edge(axis, start, end, label: str, bend: float, colour: str) -> tuple[float, float]:
-    """An arrow bent by ``bend`` (matplotlib's arc3), its label at the middle of the arc; returns that point.
+SPACING = 2.0  # columns apart, in data units: one column per state
+BOX = 0.32     # half-height of a state's box, in data units
+ARC = 0.35     # an edge's height over its length
+BUS = 0.6      # the line to the output, below the lowest edge
+INCH = 0.55    # inches per data unit
 
-    The axes have an equal aspect, so the arc's control point is the same in data and display coordinates.
-    """
-    from matplotlib.patches import FancyArrowPatch
 
-    axis.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>",
-                                   mutation_scale=12, color=colour, shrinkA=14, shrinkB=14, zorder=1))
-    (x0, y0), (x1, y1) = start, end
-    middle = ((x0 + x1) / 2 + bend * (y1 - y0) / 2, (y0 + y1) / 2 - bend * (x1 - x0) / 2)
-    if label:
-        axis.text(*middle, label, fontsize=7, ha="center", va="center", color="darkred", zorder=2,
-                  bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
-    return middle
+def _edges(cell) -> list[tuple[int, int]]:
+    """(node state, source state) of every gene of ``cell``."""
+    return [(cell.inputs + i, source) for i, genes in enumerate(cell.nodes) for _, source in genes]
+
+
+def _extent(cell) -> tuple[float, float]:
+    """The lowest and highest point of a cell's diagram, in data units: the bus line, the highest apex."""
+    sides: dict[int, float] = {1: 0.0, -1: 0.0}
+    for i, genes in enumerate(cell.nodes):
+        for k, (_, source) in enumerate(genes):
+            side = 1 if k % 2 == 0 else -1
+            sides[side] = max(sides[side], ARC * SPACING * (cell.inputs + i - source))
+    return -BOX - sides[-1] - BUS - 0.4, BOX + sides[1] + 0.5
+
+
+def _draw_cell(axis, cell) -> None:
+    """One cell in the layout :func:`genotype_figure` describes, with equal aspect so that text sizes hold."""
+    import numpy as np
+
+    inputs = INPUT_LABELS.get(cell.inputs, [f"in {i}" for i in range(cell.inputs)])
+    states = cell.inputs + len(cell.nodes)
+    labels = [f"{i}: ${label}$" for i, label in enumerate(inputs)] + [str(i) for i in range(cell.inputs, states)]
+    output = states
+    labels.append(OUTPUT_LABELS.get(cell.inputs, "out"))
+    x = [SPACING * i for i in range(states + 1)]
+    for i, genes in enumerate(cell.nodes):
+        node = cell.inputs + i
+        for k, (primitive, source) in enumerate(genes):
+            side = 1 if k % 2 == 0 else -1
+            span = x[node] - x[source]
+            half, height = span / 2, ARC * span
+            angles = np.linspace(np.pi, 0, 60)  # from the source (left) to the node (right)
+            xs = x[source] + half + half * np.cos(angles) * 0.92  # ends inside the boxes' width, not at centres
+            ys = side * (BOX + height * np.sin(angles))
+            axis.plot(xs[:-1], ys[:-1], color="black", linewidth=1, zorder=1)
+            axis.annotate("", xy=(xs[-1], ys[-1]), xytext=(xs[-4], ys[-4]), zorder=1,
+                          arrowprops={"arrowstyle": "-|>", "color": "black", "mutation_scale": 11, "linewidth": 1})
+            axis.text(x[source] + half, side * (BOX + height), primitive, fontsize=7.5, ha="center", va="center", color="darkred",
+                      zorder=2, bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"})
+    bottom, top = _extent(cell)
+    bus = bottom + 0.4
+    for state in cell.concat:  # each output state drops onto the line to the output
+        axis.plot([x[state], x[state]], [-BOX, bus], color="0.6", linewidth=1, zorder=0)
+    axis.plot([min(x[s] for s in cell.concat), x[output]], [bus, bus], color="0.6", linewidth=1, zorder=0)
+    axis.annotate("", xy=(x[output], -BOX - 0.05), xytext=(x[output], bus), zorder=0,
+                  arrowprops={"arrowstyle": "-|>", "color": "0.6", "mutation_scale": 11, "linewidth": 1})
+    for index, label in enumerate(labels):
+        colour = "#9ecae1" if index < cell.inputs else "#fdd49e" if index == output else "#c7e9c0"
+        axis.text(x[index], 0, label, ha="center", va="center", fontsize=9, zorder=3,
+                  bbox={"boxstyle": "round,pad=0.35", "facecolor": colour, "edgecolor": "0.3"})
+    axis.set_xlim(-0.9 * SPACING / 2 - 0.4, x[output] + 0.9 * SPACING / 2 + 0.2)
+    axis.set_ylim(bottom, top)
+    axis.set_aspect("equal")
+    axis.axis("off")
 
 
 def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
