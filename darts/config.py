@@ -189,6 +189,22 @@ class BenchConfig(Section):
                         "{recurrent: {model.global_pool: max, train.lr: 2.0}}")
 
 
+class LogConfig(Section):
+    """What a run records besides its own files (log.txt, events.jsonl, metrics.csv, results.json)."""
+
+    tensorboard: bool = Field(False, description="TensorBoard event files in RUN/tensorboard: per epoch the losses, "
+                                                 "metrics, learning rates, search diagnostics, softmax(alpha) per "
+                                                 "edge and the cell diagram (needs the extra [tensorboard])")
+
+    @model_validator(mode="after")
+    def _tensorboard_installed(self) -> "LogConfig":
+        from darts.training.tensorboard import INSTALL, available
+
+        if self.tensorboard and not available():
+            raise ValueError(f"log.tensorboard needs the tensorboard package, which is not installed: {INSTALL}")
+        return self
+
+
 class RunConfig(Section):
     """A whole run: the task and its data options, the model, the search and the training."""
 
@@ -202,6 +218,7 @@ class RunConfig(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     bench: BenchConfig = Field(default_factory=BenchConfig)
     lm: LanguageModelConfig = Field(default_factory=LanguageModelConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
 
     def for_family(self, family: str) -> "RunConfig":
         """This configuration with ``model.family`` set to ``family`` and ``bench.family_overrides[family]``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -82,11 +83,18 @@ def unlock_run_dir(run_dir: str | Path) -> None:
 #: events printed in quiet mode too: what a user must not miss
 ALWAYS_SHOWN = ("warning", "verdict", "result")
 
+#: every line of log.txt goes to this logger too (``logging.getLogger("darts")``), so a user's handlers get it
+logger = logging.getLogger("darts")
+logger.addHandler(logging.NullHandler())  # a library's logger: silent unless the user configures logging
+LEVELS = {"warning": logging.WARNING, "error": logging.ERROR, "interrupted": logging.WARNING}
+
 
 class RunLog:
     """A run's human log (``log.txt``) and machine-readable event log (``events.jsonl``), echoed to a console.
 
-    Both files are appended to, so a resumed run keeps the story of the killed one.
+    Both files are appended to, so a resumed run keeps the story of the killed one. Each line of ``log.txt`` is
+    also a record of the ``darts`` logger (level WARNING for warnings, ERROR for errors, INFO otherwise) whose
+    ``run_dir`` and ``event`` attributes say where it comes from.
     """
 
     #: the log of the run this process works on now: where the CLI's error boundary records an ``error`` event
@@ -116,5 +124,6 @@ class RunLog:
         if message is not None:
             with open(self.run_dir / "log.txt", "a", encoding="utf-8") as file:
                 file.write(f"{record['time']} {message}\n")
+            logger.log(LEVELS.get(kind, logging.INFO), message, extra={"run_dir": str(self.run_dir), "event": kind})
             if echo and self.console is not None and (not self.quiet or kind in ALWAYS_SHOWN):
                 self.console.print(message, highlight=False, soft_wrap=True)

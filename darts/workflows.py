@@ -45,6 +45,7 @@ from darts.training.language_model import (ActivationRegularization, AveragedSGD
                                            LanguageModelTrainer)
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
 from darts.selection import select_with_trainer
+from darts.training.tensorboard import TensorBoardLogger
 from darts.training.trainer import Callback, NonFiniteLossError, Trainer
 
 
@@ -163,14 +164,16 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
     return context
 
 
-def _common_callbacks(context: RunContext, loop, optimizer, console: Console | None,
-                      description: str) -> list[Callback]:
+def _common_callbacks(context: RunContext, loop, optimizer, console: Console | None, description: str,
+                      architecture: Architecture | None = None, genotype: Genotype | None = None) -> list[Callback]:
     callbacks: list[Callback] = [
         TerminateOnNonFinite(loop.loss_limit),
         LRSchedule(make_scheduler(optimizer, loop.schedule, loop.epochs, loop.lr_min, loop.lr_gamma)),
         MetricsLogger(context.run_dir, context.log),
         Checkpoint(context.run_dir, context.log),
     ]
+    if context.config.log.tensorboard:
+        callbacks.append(TensorBoardLogger(context.run_dir, architecture, genotype))
     if loop.grad_clip is not None:
         callbacks.append(GradientClipping(loop.grad_clip))
     if loop.patience:
@@ -240,7 +243,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     context.open()
     tracker = GenotypeTracker(context.run_dir)
     diagnostics = SearchDiagnostics(network, context.log)
-    common = [tracker, diagnostics, *_common_callbacks(context, s, optimizer, console, "search"), *callbacks]
+    common = [tracker, diagnostics, *_common_callbacks(context, s, optimizer, console, "search", architecture), *callbacks]
     if isinstance(data, CorpusData):  # DARTS' recurrent search: weights on train.txt, alphas on valid.txt
         _single_process("a language-model search")
         lm = config.lm
@@ -380,7 +383,7 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     """Train ``model`` with the train.* settings on the training split, then test it; write the results."""
     config, data, t = context.config, context.data, context.config.train
     optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
-    common = _common_callbacks(context, t, optimizer, console=context.console, description="train")
+    common = _common_callbacks(context, t, optimizer, context.console, "train", genotype=genotype)
     if isinstance(data, CorpusData):  # AWD-LSTM's recipe: valid.txt validates, NT-ASGD, the best model tested
         _single_process("language-model training")
         lm = config.lm
