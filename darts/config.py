@@ -324,7 +324,8 @@ def load_config(source: str | os.PathLike | dict, overrides: dict[str, Any] | Se
     family = config.model.family or task.default_family(options)
     from darts.plugins import get_registry
 
-    get_registry().family(family)  # an unknown family or primitive fails here, with suggestions
+    options = task.options_for(options, get_registry().family(family))  # an unknown family fails here
+    config.data = options.model_dump(mode="json")
     _check_primitive_set(family, config.model.primitives, origin, "model.primitives")
     config.model.family = family
     if config.train.model:  # the trained network's model keys: the same schema as model.*

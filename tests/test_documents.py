@@ -108,8 +108,8 @@ def test_a_text_table_without_a_test_file_is_split(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("", "the file is empty"),
-    ("text,site\nsome words,breast\n", "column(s) ['side'] missing; the file has ['text', 'site']"),
-    ("body,site,side\nwords,a,b\n", "column(s) ['text'] missing"),
+    ("text,site\nsome words,breast\n", "label column(s) ['side'] missing; the file has columns: text, site"),
+    ("body,site,side\nwords,a,b\n", "text column(s) ['text'] missing"),
     ("text,site,side\n", "the table has a header but no rows"),
     ("text,site,side\nwords,,L\nmore,b,R\n", "label column(s) ['site'] have empty cells"),
 ])

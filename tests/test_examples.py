@@ -61,11 +61,11 @@ def test_uno_reads_a_users_table_with_both_feature_groups(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda t: t.drop(columns="auc"), "response column 'auc' is missing"),
+    (lambda t: t.drop(columns="auc"), "response column(s) ['auc'] missing; the file has columns: cell_line, drug"),
     (lambda t: t.drop(columns=[c for c in t if c.startswith("desc_")]), "no column matches the drug feature patterns"),
     (lambda t: t.assign(desc_0="high"), "drug feature columns must be numeric; not numeric: ['desc_0']"),
     (lambda t: t.assign(auc=None), "response column 'auc' must be finite numbers with no empty cells"),
-    (lambda t: t.iloc[:0], "the table has no rows"),
+    (lambda t: t.iloc[:0], "the table has a header but no rows"),
     (lambda t: t.assign(expr_1=[float("nan")] + [0.0] * (len(t) - 1)), "NaN or infinite value(s)"),
     (lambda t: t.assign(auc=[float("inf")] + [0.5] * (len(t) - 1)), "must be finite numbers"),
 ])

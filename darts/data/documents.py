@@ -215,23 +215,11 @@ def load_text_table(path: str | Path, text_column: str, tasks: Sequence[str], te
 
 
 def _read_table(path: Path, text_column: str, tasks: Sequence[str]):
-    import pandas as pd
+    from darts.data.tables import read_table, require_columns
 
-    if not path.is_file():
-        raise DataFileError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DataFileError(f"{path}: the file is empty")
-    separator = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    try:
-        table = pd.read_csv(path, sep=separator, dtype={text_column: str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DataFileError(f"{path}: cannot be read as {'TSV' if separator == chr(9) else 'CSV'}: {error}") from error
-    missing = [column for column in (text_column, *tasks) if column not in table.columns]
-    if missing:
-        raise DataFileError(f"{path}: column(s) {missing} missing; the file has {list(table.columns)} "
-                            f"(text column {text_column!r}, label columns {list(tasks)})")
-    if table.empty:
-        raise DataFileError(f"{path}: the table has a header but no rows")
+    table = read_table(path, dtype={text_column: str}, keep_default_na=False)
+    require_columns(table, [text_column], path, "text")
+    require_columns(table, tasks, path, "label")
     blank = [t for t in tasks if (table[t].astype(str).str.strip() == "").any()]
     if blank:
         raise DataFileError(f"{path}: label column(s) {blank} have empty cells; every row needs a label per task")

@@ -96,6 +96,11 @@ class Task:
         """The family a config without ``model.family`` gets."""
         return self.family
 
+    def options_for(self, options: Any, family: Any) -> Any:
+        """``options`` adjusted to the :class:`~darts.family.Family` whose networks read the data (the
+        resolved configuration shows the result); by default unchanged."""
+        return options
+
 
 _TASKS: dict[str, Task] = {}
 
@@ -111,7 +116,8 @@ def register_task(task: Task | type[Task]) -> Task:
 
 
 def _register_builtin() -> None:
-    for module in ("darts.tasks.builtin", "darts.tasks.p3b5", "darts.tasks.vision", "darts.tasks.language"):  # they register themselves
+    for module in ("darts.tasks.builtin", "darts.tasks.p3b5", "darts.tasks.vision", "darts.tasks.language",
+                   "darts.tasks.table"):  # they register themselves
         importlib.import_module(module)
 
 

@@ -14,8 +14,9 @@ from pydantic import Field
 from torch.utils.data import Subset, TensorDataset
 
 from darts.data.augment import Normalize, TransformedDataset, augmentation
-from darts.data.documents import reindex_labels
+from darts.data.documents import DataFileError, reindex_labels
 from darts.data.images import ImageFolder, load_arrays, load_cifar
+from darts.data.tables import standardize
 from darts.tasks import Target, Task, TaskData, TaskOptions, register_task
 
 CIFAR_MEAN, CIFAR_STD = (0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)
@@ -119,7 +120,14 @@ class Arrays(Task):
     class Options(AugmentOptions):
         path: str | None = Field(None, description="the .npz with x_train, y_train, x_test, y_test (or x, y)")
         test_fraction: float = Field(0.2, gt=0, lt=1, description="held out when the archive has only x and y")
-        normalize: bool = Field(True, description="standardise each channel with the training split's statistics")
+        normalize: bool = Field(True, description="standardise each channel (rows: each feature) with the training "
+                                                  "split's statistics")
+        rows: bool = Field(False, description="(N, F) arrays as rows of F features, for fully connected families "
+                                              "(set when model.family has no spatial axis, e.g. linear)")
+
+    def options_for(self, options: Options, family) -> Options:
+        """Feature rows for families without a spatial axis (linear), signals and images for the others."""
+        return options.model_copy(update={"rows": family.spatial_dims == 0 and family.cell == "feedforward"})
 
     def load(self, options: Options, seed: int) -> TaskData:
         if options.path is None:
@@ -127,8 +135,15 @@ class Arrays(Task):
         x_train, y_train, x_test, y_test = load_arrays(options.path, options.test_fraction, seed)
         labels, mapping = reindex_labels({"train": {"label": y_train}, "test": {"label": y_test}})
         classes = mapping["label"]
+        if options.rows:
+            if x_train.ndim != 3 or x_train.shape[1] != 1:
+                raise DataFileError(f"{options.path}: a fully connected family reads (N, F) rows of features; the "
+                                    f"archive holds examples of shape {x_train.shape[1:]} (use a conv family)")
+            x_train, x_test = x_train[:, 0], x_test[:, 0]
+            if options.normalize:
+                x_train, x_test = standardize(x_train, x_test)
         x_train, x_test = torch.from_numpy(x_train), torch.from_numpy(x_test)
-        if options.normalize:
+        if options.normalize and not options.rows:
             axes = [0, *range(2, x_train.dim())]
             mean, std = x_train.mean(axes), x_train.std(axes) + 1e-6
             normalize = Normalize(mean.tolist(), std.tolist())

@@ -14,7 +14,6 @@ split's statistics; the network's stem encodes the cell and the drug features ap
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +25,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from darts.data import DataFileError, DictTargetDataset, check_features
+from darts.data.tables import is_categorical, match_columns, read_table, require_columns, split_rows, standardize
 from darts.tasks import Target, Task, TaskData, TaskOptions, register_task
 
 CELL_FEATURES, DRUG_FEATURES = 942, 128
@@ -57,33 +57,13 @@ def uno_like(samples: int = 3000, cell_features: int = CELL_FEATURES, drug_featu
 
 
 def load_uno_table(path: str | Path, response: str, cell_columns: list[str], drug_columns: list[str]):
-    """(table, cell feature names, drug feature names) from a CSV or Parquet file; every problem is named."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"{path}: file not found")
-    if path.stat().st_size == 0:
-        raise DataFileError(f"{path}: the file is empty")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        try:
-            table = pd.read_parquet(path)
-        except ImportError as error:
-            raise DataFileError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from error
-    elif suffix in (".csv", ".tsv", ".txt"):
-        table = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    else:
-        raise DataFileError(f"{path}: unsupported extension {suffix!r}; give a .csv, .tsv or .parquet file")
-    if table.empty:
-        raise DataFileError(f"{path}: the table has no rows")
-    if response not in table.columns:
-        raise DataFileError(f"{path}: response column {response!r} is missing; columns: "
-                            f"{', '.join(map(str, table.columns[:12]))}{', ...' if len(table.columns) > 12 else ''}")
+    """(table, cell feature names, drug feature names) from a CSV, TSV or Parquet file; every problem is named."""
+    table = read_table(path)
+    require_columns(table, [response], path, "response")
     groups = {}
     for group, patterns in (("cell", cell_columns), ("drug", drug_columns)):
-        chosen = [c for c in table.columns if any(fnmatch.fnmatchcase(str(c), p) for p in patterns) and c != response]
-        if not chosen:
-            raise DataFileError(f"{path}: no column matches the {group} feature patterns {patterns}")
-        text = [c for c in chosen if not pd.api.types.is_numeric_dtype(table[c])]
+        chosen = match_columns(table, patterns, path, f"{group} feature", exclude=[response])
+        text = [c for c in chosen if is_categorical(table[c])]
         if text:
             raise DataFileError(f"{path}: {group} feature columns must be numeric; not numeric: {text[:5]}")
         groups[group] = chosen
@@ -144,11 +124,8 @@ class Uno(Task):
     def task_data(table: pd.DataFrame, cell: list[str], drug: list[str], options: Options, seed: int) -> TaskData:
         features = table[cell + drug].to_numpy(np.float32)
         response = table[options.response if options.source == "file" else "auc"].to_numpy(np.float32)
-        order = np.random.default_rng(seed).permutation(len(table))
-        cut = max(1, round(options.test_fraction * len(table)))
-        test, train = order[:cut], order[cut:]
-        mean, std = features[train].mean(0), features[train].std(0) + 1e-6
-        x = torch.from_numpy((features - mean) / std)
+        train, test = split_rows(len(table), options.test_fraction, seed)
+        x = torch.from_numpy(standardize(features[train], features)[1])  # the training rows' statistics
         targets = {"response": torch.from_numpy(response),
                    "responsive": torch.from_numpy((response < options.threshold).astype(np.int64))}
         chosen = {"regression": ["response"], "classification": ["responsive"],
