@@ -139,6 +139,9 @@ class TrainConfig(LoopConfig):
     layers: int | None = Field(None, ge=1, description="cells of the trained network; null: model.layers")
     auxiliary_weight: float = Field(0.0, ge=0, description="weight of DARTS' auxiliary head after the 2/3 cell in "
                                                            "the loss (0.4 in the paper); 0: no auxiliary head")
+    auxiliary_head: Literal["scaled", "darts"] = Field(
+        "scaled", description="the auxiliary head's widths: scaled to the channels it reads, in DARTS' proportions "
+                              "(2/9 and 4/3 of them), or darts: DARTS' CIFAR head, 128 then 768 channels")
     drop_path: float = Field(0.0, ge=0, lt=1, description="drop-path probability, ramped linearly from 0 over the "
                                                           "epochs (0.2 in the paper); 0: off")
     cutout: int = Field(0, ge=0, description="cutout of this side on training inputs (16 in the paper's CIFAR-10 "

@@ -18,6 +18,7 @@ from darts.genotype import Genotype, load_genotype
 from darts.plugins import get_registry
 from darts.search_space import Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork
 from darts.search_space.language_model import RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch
+from darts.search_space.network import scaled_auxiliary
 from darts.tasks import Target, TaskData
 from darts.tasks.language import CorpusData
 
@@ -155,10 +156,12 @@ def build_search_network(model: ModelConfig, data: TaskData):
 
 
 def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, channels: int | None = None,
-                  layers: int | None = None, auxiliary: bool = False, imagenet_stem: bool = False) -> nn.Module:
+                  layers: int | None = None, auxiliary: bool = False, imagenet_stem: bool = False,
+                  auxiliary_head: str = "scaled") -> nn.Module:
     """The discrete network of ``genotype`` (a file, a name or a Genotype) for ``data``, to train from scratch.
 
-    ``auxiliary`` adds DARTS' auxiliary head (one output per target); ``imagenet_stem`` DARTS' ImageNet stems."""
+    ``auxiliary`` adds DARTS' auxiliary head (one output per target), ``scaled`` to the channels it reads or
+    ``darts`` (DARTS' CIFAR widths, 128 and 768); ``imagenet_stem`` DARTS' ImageNet stems."""
     genotype = load_genotype(genotype)
     check_family_fits(genotype.family, data, what="the genotype's family")
     model = model.model_copy(update={"family": genotype.family})
@@ -172,14 +175,15 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
     return Network(genotype, data.in_channels or model.embedding_dim, channels or model.channels, 0,
                    layers=layers or model.layers, stem_multiplier=model.stem_multiplier,
                    stem=_stem_factory(model, data), head=head, pool=_pool_factory(model),
-                   auxiliary=head if auxiliary else False, imagenet_stem=imagenet_stem)
+                   auxiliary=head if auxiliary else False, imagenet_stem=imagenet_stem,
+                   auxiliary_widths=scaled_auxiliary if auxiliary_head == "scaled" else None)
 
 
 def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> nn.Module:
     """``build_network`` with the ``train.*`` settings: width, depth, auxiliary head and stem."""
     t = config.train
     return build_network(genotype, config.trained_model(), data, t.channels, t.layers, auxiliary=t.auxiliary_weight > 0,
-                         imagenet_stem=t.stem == "imagenet")
+                         imagenet_stem=t.stem == "imagenet", auxiliary_head=t.auxiliary_head)
 
 
 def _recurrent_pool(model: ModelConfig) -> str:

@@ -35,6 +35,33 @@ def test_summary_gives_the_published_sizes_of_darts_v2(preset, parameters):
     assert figures["multiply_adds"] > 500e6
 
 
+def darts_auxiliary_parameters(channels: int, hidden: int, out: int, classes: int, kernel: int) -> int:
+    """By hand: 1x1 conv, BN, conv of width 2 (kernel = 2 ** spatial dims weights per pair), BN, linear head."""
+    return channels * hidden + 2 * hidden + hidden * out * kernel + 2 * out + out * classes + classes
+
+
+def test_the_paper_presets_keep_darts_auxiliary_head():
+    # DARTS' CIFAR head on C=36, 20 cells: 576 channels at 2/3 of the depth, 128 then 768 channels
+    figures = summary(load_config("cifar10-full"), "DARTS_V2")
+    assert figures["auxiliary_parameters"] == darts_auxiliary_parameters(576, 128, 768, 10, 4) == 476_426
+
+
+def test_the_auxiliary_head_is_sized_from_the_channels_it_reads():
+    from darts.search_space.network import scaled_auxiliary
+
+    assert scaled_auxiliary(576) == (128, 768)  # DARTS' proportions give its own head at its own width
+    genotype = load_genotype("DARTS_V2").with_family("conv1d")
+    scaled = Network(genotype, 1, 16, 2, layers=8, auxiliary=True, auxiliary_widths=scaled_auxiliary)
+    darts = Network(genotype, 1, 16, 2, layers=8, auxiliary=True)
+    assert scaled.auxiliary_head.features[0].in_channels == 256  # 4 nodes x 64 channels after two reductions
+    assert count_parameters(scaled)["auxiliary"] == darts_auxiliary_parameters(256, 57, 341, 2, 2) == 54_946
+    assert count_parameters(darts)["auxiliary"] == darts_auxiliary_parameters(256, 128, 768, 2, 2) == 232_706
+    assert count_parameters(scaled)["model"] == count_parameters(darts)["model"] == 228_114
+    scaled.train()
+    scaled(torch.randn(3, 1, 150))
+    assert scaled.auxiliary_output.shape == (3, 2)
+
+
 def test_the_search_supernet_has_the_published_size():
     # DARTS train_search.py (C=16, 8 cells, 10 classes) logs "param size = 1.930618MB"
     assert summary(load_config("cifar10-full"))["parameters"] == 1_930_618

@@ -89,25 +89,37 @@ class Supernet(nn.Module):
         return Genotype(self.family.name, self.primitive_names, cells)
 
 
+#: DARTS' auxiliary head widths (its CIFAR head: 128 then 768 channels)
+DARTS_AUXILIARY = (128, 768)
+
+
+def scaled_auxiliary(channels: int) -> tuple[int, int]:
+    """Auxiliary head widths in DARTS' proportions to the channels it reads: its CIFAR network (C=36, 20 cells)
+    has 576 channels at 2/3 of the depth and widths 128 and 768, i.e. 2/9 and 4/3 of them."""
+    return max(8, round(channels * 2 / 9)), max(8, round(channels * 4 / 3))
+
+
 class AuxiliaryHead(nn.Module):
     """DARTS' auxiliary classifier on the cell at 2/3 of the depth (training only; not counted in the size).
 
     ReLU, average pooling 5 (stride 3, or 2 for ImageNet) -- adaptive to 2 when the map is smaller --,
-    1x1 conv to 128, BN, ReLU, conv of width 2 to 768, BN, ReLU, then the head. For families without spatial
-    dimensions the convolutions are linear maps.
+    1x1 conv to ``widths[0]`` (DARTS: 128), BN, ReLU, conv of width 2 to ``widths[1]`` (768), BN, ReLU, then the
+    head. For families without spatial dimensions the convolutions are linear maps.
     """
 
-    def __init__(self, family: Family, channels: int, head: nn.Module, pool_stride: int = 3) -> None:
+    def __init__(self, family: Family, channels: int, head: HeadFactory, pool_stride: int = 3,
+                 widths: tuple[int, int] = DARTS_AUXILIARY) -> None:
         super().__init__()
         dims, self.pool_stride = family.spatial_dims, pool_stride
+        hidden, out = widths
         if dims:
             conv, norm = getattr(nn, f"Conv{dims}d"), getattr(nn, f"BatchNorm{dims}d")
-            self.features = nn.Sequential(conv(channels, 128, 1, bias=False), norm(128), nn.ReLU(),
-                                          conv(128, 768, 2, bias=False), norm(768), nn.ReLU())
+            self.features = nn.Sequential(conv(channels, hidden, 1, bias=False), norm(hidden), nn.ReLU(),
+                                          conv(hidden, out, 2, bias=False), norm(out), nn.ReLU())
         else:
-            self.features = nn.Sequential(nn.Linear(channels, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
-                                          nn.Linear(128, 768, bias=False), nn.BatchNorm1d(768), nn.ReLU())
-        self.head = head
+            self.features = nn.Sequential(nn.Linear(channels, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                          nn.Linear(hidden, out, bias=False), nn.BatchNorm1d(out), nn.ReLU())
+        self.head = head(out)
 
     def forward(self, x: torch.Tensor):
         x = F.relu(x)
@@ -138,7 +150,8 @@ class CellNetwork(nn.Module):
 
     ``stem``, ``head`` and ``pool`` replace the family's own (for an embedding stem, task heads, max pooling).
     ``auxiliary``: a head factory for DARTS' auxiliary classifier after the cell at 2/3 of the depth; its
-    output (training mode only) is kept in ``auxiliary_output``. ``imagenet_stem``: DARTS' three stride-2
+    output (training mode only) is kept in ``auxiliary_output``; ``auxiliary_widths(channels)`` gives its two
+    widths from the channels it reads (None: DARTS' 128 and 768). ``imagenet_stem``: DARTS' three stride-2
     stem convolutions instead of the single stem. ``drop_path_prob`` sets drop path in every node.
     """
 
@@ -146,7 +159,7 @@ class CellNetwork(nn.Module):
                  make_cell: CellFactory, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None,
                  pool: Callable[[], nn.Module] | None = None, auxiliary: HeadFactory | None = None,
-                 imagenet_stem: bool = False) -> None:
+                 imagenet_stem: bool = False, auxiliary_widths: Callable[[int], tuple[int, int]] | None = None) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"layers must be at least 1, got {layers}")
@@ -176,7 +189,8 @@ class CellNetwork(nn.Module):
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.out_channels
             if i == self.auxiliary_index:
-                self.auxiliary_head = AuxiliaryHead(family, c_p, auxiliary(768), 2 if imagenet_stem else 3)
+                widths = auxiliary_widths(c_p) if auxiliary_widths is not None else DARTS_AUXILIARY
+                self.auxiliary_head = AuxiliaryHead(family, c_p, auxiliary, 2 if imagenet_stem else 3, widths)
         self.cells = nn.ModuleList(cells)
         self.pool = pool() if pool is not None else family.pool()
         self.out_channels = c_p
@@ -298,14 +312,16 @@ class Network(CellNetwork):
     """A discrete network built from a genotype, to train from scratch.
 
     ``auxiliary=True`` adds DARTS' auxiliary head (a linear layer to ``num_classes``, or ``auxiliary`` as a
-    head factory); ``imagenet_stem=True`` gives the ImageNet-sized network's stems.
+    head factory), ``auxiliary_widths`` sizes it (e.g. :func:`scaled_auxiliary`; None: DARTS' own);
+    ``imagenet_stem=True`` gives the ImageNet-sized network's stems.
     """
 
     def __init__(self, genotype: Genotype | str, in_channels: int, channels: int, num_classes: int,
                  layers: int = 8, stem_multiplier: int = 3, reductions: Sequence[int] | None = None,
                  stem: StemFactory | None = None, head: HeadFactory | None = None,
                  pool: Callable[[], nn.Module] | None = None, auxiliary: bool | HeadFactory = False,
-                 imagenet_stem: bool = False, registry: Registry | None = None) -> None:
+                 imagenet_stem: bool = False, registry: Registry | None = None,
+                 auxiliary_widths: Callable[[int], tuple[int, int]] | None = None) -> None:
         registry = resolve_registry(registry)
         genotype = load_genotype(genotype, registry)
         fam = registry.family(genotype.family)
@@ -328,5 +344,5 @@ class Network(CellNetwork):
         if auxiliary is True:
             auxiliary = (lambda features: nn.Linear(features, num_classes)) if head is None else head
         super().__init__(fam, in_channels, channels, num_classes, layers, make_cell, stem_multiplier,
-                         reductions, stem, head, pool, auxiliary or None, imagenet_stem)
+                         reductions, stem, head, pool, auxiliary or None, imagenet_stem, auxiliary_widths)
         self.genotype = genotype
