@@ -20,6 +20,7 @@ from rich.console import Console
 import darts
 from darts import distributed
 from darts.config import RunConfig
+from darts.data.datasets import split_labels
 from darts.io import atomic_write_json, atomic_write_text
 from darts.models import build_search_network
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
@@ -288,8 +289,7 @@ def _majority_row(data, targets: list[str]) -> dict[str, Any]:
 
 
 def _labels(split, targets: list[str]) -> dict[str, np.ndarray]:
-    rows = [split[i][1] for i in range(len(split))]
-    return {task: np.array([int(y[task] if isinstance(y, dict) else y) for y in rows]) for task in targets}
+    return {task: labels.numpy().astype(np.int64) for task, labels in split_labels(split, targets).items()}
 
 
 def _printable(table: pd.DataFrame, targets: list[str]) -> str:

@@ -19,15 +19,15 @@ from darts.packing import unpacked
 
 
 def init_from_environment() -> bool:
-    """Join the process group torchrun describes (gloo on CPU, NCCL with GPUs); False when not launched so."""
+    """Join the process group torchrun describes, with gloo; False when not launched so.
+
+    Models, alphas and batches live on the CPU in this version, so the group is gloo's on GPU machines too
+    (NCCL reduces CUDA tensors only)."""
     if dist.is_available() and dist.is_initialized():
         return True
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
         return False
-    backend = "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
-    dist.init_process_group(backend)
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("gloo")
     return True
 
 

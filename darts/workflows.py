@@ -43,6 +43,7 @@ from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoin
 from darts.training.language_model import (ActivationRegularization, AveragedSGD, BPTTLearningRate, HiddenState,
                                            KeepBest, LanguageModelArchitectureStep, LanguageModelLoss,
                                            LanguageModelTrainer)
+from darts.data.datasets import split_labels
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
 from darts.selection import select_with_trainer
 from darts.training.tensorboard import TensorBoardLogger
@@ -452,19 +453,16 @@ def _load_genotype(source: str | Path | Genotype, family: str | None) -> Genotyp
 
 
 def _baseline(data: TaskData | CorpusData) -> dict[str, float]:
-    """The majority-class accuracy of each classification target on the test split; for a language model the
+    """The test accuracy of each classification target's majority class in training; for a language model the
     perplexity of the training words' frequencies (add-one smoothed) on the test stream."""
     if isinstance(data, CorpusData):
         counts = torch.bincount(data.train, minlength=data.vocab_size).double() + 1
         log_p = (counts / counts.sum()).log()
         return {"unigram_ppl": float(torch.exp(-log_p[data.test].mean()))}
-    labels: dict[str, list] = {}
-    for _, y in data.test:
-        for name, value in (y.items() if isinstance(y, dict) else [(data.targets[0].name, y)]):
-            labels.setdefault(name, []).append(value)
-    stacked = {name: torch.stack(values) for name, values in labels.items()}
+    names = [t.name for t in data.targets]
+    train, test = split_labels(data.train, names), split_labels(data.test, names)
     return {f"majority_{name}_accuracy" if data.multi_task else "majority_accuracy": value
-            for name, value in majority_accuracy(data.targets, stacked).items()}
+            for name, value in majority_accuracy(data.targets, train, test).items()}
 
 
 def headline(test: dict[str, float], baseline: dict[str, float], data: TaskData | CorpusData) -> str:

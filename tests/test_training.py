@@ -231,3 +231,29 @@ def test_batch_statistics_never_see_a_batch_of_one_example():
     with pytest.raises(ValueError, match="more than 1 value per channel"):  # what the plain loader would meet
         with torch.no_grad():
             model.train()(data.tensors[0][:1])
+
+
+def test_the_majority_baseline_takes_its_class_from_training_never_from_the_test_labels():
+    from torch.utils.data import Subset, TensorDataset
+
+    from darts.data import DictTargetDataset
+    from darts.data.datasets import split_labels
+    from darts.tasks import Target, TaskData
+    from darts.workflows import _baseline
+
+    x = torch.zeros(6, 2)
+    train = Subset(TensorDataset(x, torch.tensor([0, 0, 1, 9, 9, 9])), [0, 1, 2])  # class 0 twice, 1 once
+    test = TensorDataset(x[:3], torch.tensor([1, 1, 0]))  # the test split's own majority would be 1 (2/3)
+    data = TaskData(train, test, (Target("label", classes=2),), in_channels=2)
+    assert _baseline(data) == {"majority_accuracy": pytest.approx(1 / 3)}
+    both = DictTargetDataset(x[:3], {"a": torch.tensor([2, 2, 0]), "b": torch.tensor([1.5, 0.5, 0.0])})
+    assert split_labels(both, ["a", "b"])["a"].tolist() == [2, 2, 0]
+
+    class Items(torch.utils.data.Dataset):  # a dataset that keeps no targets apart: read item by item
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return x[i], torch.tensor(i)
+
+    assert split_labels(Items(), ["label"])["label"].tolist() == [0, 1]
