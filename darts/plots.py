@@ -139,7 +139,7 @@ def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> P
             for p, primitive in enumerate(primitives):
                 axis.plot(epochs, [r["weights"][cell][edge][p] for r in records], color=colours(p), label=primitive,
                           marker="o", markersize=3 if len(epochs) > 1 else 5)  # one epoch: a point, not a line
-            axis.set_title(f"{cell} edge {edge}", fontsize=8)
+            axis.set_title(f"{cell} edge {edge}{_edge_ends(cell, edges, edge)}", fontsize=8)
             axis.tick_params(labelsize=7)
             if len(epochs) <= 12:  # epochs are whole numbers: tick each one
                 axis.set_xticks(epochs)
@@ -152,6 +152,21 @@ def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> P
     figure.supylabel("softmax(alpha)")
     figure.tight_layout(rect=(0, 0, 1, 0.95))
     return _save(figure, path)
+
+
+def _edge_ends(cell: str, edges: int, edge: int) -> str:
+    """`` (state s -> n)``: where alpha row ``edge`` of a cell runs, numbered as the cell diagram and
+    ``darts genotype show`` number the states (rows go node by node, each node's sources in order); empty
+    when the row count fits no cell of one or two inputs."""
+    inputs = 1 if cell == "recurrent" else 2
+    ends, node = [], inputs
+    while len(ends) < edges:
+        ends += [(source, node) for source in range(node)]
+        node += 1
+    if len(ends) != edges:
+        return ""
+    source, node = ends[edge]
+    return f" ({source}\u2192{node})"
 
 
 def plot_metrics(history: Sequence[dict[str, Any]], path: str | Path) -> Path:

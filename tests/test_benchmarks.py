@@ -80,14 +80,14 @@ def test_second_order_ratio_takes_turns_and_reports_each():
 REAL_DATA = Path(__file__).parents[1] / "benchmarks" / "real_data.py"
 
 
-def test_real_data_sets_and_their_non_neural_baselines():
+def test_real_data_sets_and_their_non_neural_baselines(tmp_path):
     sys.path.insert(0, str(REAL_DATA.parent))
     try:
         import real_data
     finally:
         sys.path.pop(0)
     # 1-NN with Euclidean distance on GunPoint's UCR split: the archive's published error is 0.087
-    name, accuracy = real_data.non_neural("gunpoint", 0)
+    name, accuracy = real_data.non_neural("gunpoint", 0, tmp_path)
     assert name == "1-NN, Euclidean" and abs(accuracy - (1 - 0.087)) < 0.001
     words, labels = real_data.lexicon_entries()
     assert len(words) > 7000 and 0.3 < labels.mean() < 0.7
@@ -96,14 +96,16 @@ def test_real_data_sets_and_their_non_neural_baselines():
 
 
 def test_the_real_data_script_writes_its_table(tmp_path):
-    result = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "cancer", "--seeds", "1", "--quiet",
+    result = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "cancer,wine", "--seeds", "1", "--quiet",
                              "--out", str(tmp_path), "--search.epochs=2",
                              "--search.warmup_epochs", "0", "--train.epochs", "1"],
                             capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr
-    (result_row,) = json.loads((tmp_path / "real_data.json").read_text())
-    assert {"DARTS first order", "random genotype", "logistic regression (non-neural)"} <= set(result_row["accuracy"])
+    for row in json.loads((tmp_path / "real_data.json").read_text()):
+        assert {"DARTS first order", "random genotype", "logistic regression (non-neural)"} <= set(row["accuracy"])
     assert "| cancer (linear) |" in (tmp_path / "real_data.md").read_text()
+    assert "| wine (linear) |" in (tmp_path / "real_data.md").read_text()  # a CSV through the table task
+    assert (tmp_path / "wine.csv").read_text().startswith("alcohol,malic_acid,")
     bad = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "mnist"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown data set" in bad.stderr
 

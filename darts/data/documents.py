@@ -215,11 +215,9 @@ def load_text_table(path: str | Path, text_column: str, tasks: Sequence[str], te
 
 
 def _read_table(path: Path, text_column: str, tasks: Sequence[str]):
-    from darts.data.tables import read_table, require_columns
+    from darts.data.tables import read_table
 
-    table = read_table(path, dtype={text_column: str}, keep_default_na=False)
-    require_columns(table, [text_column], path, "text")
-    require_columns(table, tasks, path, "label")
+    table = read_table(path, {"text": [text_column], "label": tasks}, dtype={text_column: str}, keep_default_na=False)
     blank = [t for t in tasks if (table[t].astype(str).str.strip() == "").any()]
     if blank:
         raise DataFileError(f"{path}: label column(s) {blank} have empty cells; every row needs a label per task")

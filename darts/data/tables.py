@@ -10,7 +10,7 @@ import fnmatch
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,9 +22,10 @@ SEPARATORS = {".csv": ",", ".txt": ",", ".tsv": "\t", ".tab": "\t"}
 MISSING = "<missing>"  # the category of an empty cell in a categorical column
 
 
-def read_table(path: str | Path, **read_csv: Any) -> pd.DataFrame:
-    """A CSV (``.csv``, ``.txt``), TSV (``.tsv``, ``.tab``) or Parquet (``.parquet``) file with a header and at
-    least one row; ``read_csv``: further options of :func:`pandas.read_csv`."""
+def read_table(path: str | Path, required: Mapping[str, Sequence[str]] | None = None, **read_csv: Any) -> pd.DataFrame:
+    """A CSV (``.csv``, ``.txt``), TSV (``.tsv``, ``.tab``) or Parquet (``.parquet``) file with a header, the
+    ``required`` columns (per role, e.g. ``{"target": ["price"]}``) and at least one row; ``read_csv``: further
+    options of :func:`pandas.read_csv`."""
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: file not found" + (" (it is a folder)" if path.is_dir() else ""))
@@ -47,6 +48,11 @@ def read_table(path: str | Path, **read_csv: Any) -> pd.DataFrame:
             raise DataFileError(f"{path}: cannot be read as {kind}: {error}") from error
     else:
         raise DataFileError(f"{path}: unsupported extension {suffix!r}; give a .csv, .tsv or .parquet file")
+    missing = {role: [name for name in names if name not in table.columns] for role, names in (required or {}).items()}
+    missing = {role: names for role, names in missing.items() if names}
+    if missing:  # before the rows: a file that is no table lacks its columns
+        named = ", ".join(f"{role} column(s) {names}" for role, names in missing.items())
+        raise DataFileError(f"{path}: {named} missing; the file has columns: {_columns_text(table)}")
     if table.empty:
         raise DataFileError(f"{path}: the table has a header but no rows")
     return table
@@ -55,13 +61,6 @@ def read_table(path: str | Path, **read_csv: Any) -> pd.DataFrame:
 def _columns_text(table: pd.DataFrame) -> str:
     names = [str(c) for c in table.columns]
     return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-
-
-def require_columns(table: pd.DataFrame, names: Sequence[str], path: str | Path, what: str) -> None:
-    """Each of ``names`` is a column of ``table``, or an error naming the missing ones and the columns there are."""
-    missing = [name for name in names if name not in table.columns]
-    if missing:
-        raise DataFileError(f"{path}: {what} column(s) {missing} missing; the file has columns: {_columns_text(table)}")
 
 
 def match_columns(table: pd.DataFrame, patterns: Sequence[str], path: str | Path, what: str,

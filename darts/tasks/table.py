@@ -20,7 +20,7 @@ from torch.utils.data import TensorDataset
 
 from darts.data import DataFileError, DictTargetDataset, check_labels
 from darts.data.documents import reindex_labels
-from darts.data.tables import TableEncoder, match_columns, read_table, require_columns, split_rows
+from darts.data.tables import TableEncoder, match_columns, read_table, split_rows
 from darts.tasks import Target, Task, TaskData, TaskOptions, register_task
 
 Kind = Literal["classification", "regression"]
@@ -78,16 +78,14 @@ class Table(Task):
         if not options.targets:
             raise ValueError("task table needs data.targets: the target column(s) to predict, e.g. "
                              "--data.targets '[species]'")
-        table = read_table(options.path)
+        table = read_table(options.path, {"target": options.targets})
         where = str(options.path)
-        require_columns(table, options.targets, where, "target")
         unknown = sorted(set(options.target_kinds) - set(options.targets))
         if unknown:
             raise ValueError(f"data.target_kinds names {unknown}, which are not in data.targets {options.targets}")
         if options.test_path is not None:
-            test = read_table(options.test_path)
+            test = read_table(options.test_path, {"training table's": list(table.columns)})
             where = f"{options.path}, {options.test_path}"
-            require_columns(test, list(table.columns), options.test_path, "training table's")
             train = table
         else:
             if len(table) < 2:

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from darts.data import DataFileError, DictTargetDataset, check_features
-from darts.data.tables import is_categorical, match_columns, read_table, require_columns, split_rows, standardize
+from darts.data.tables import is_categorical, match_columns, read_table, split_rows, standardize
 from darts.tasks import Target, Task, TaskData, TaskOptions, register_task
 
 CELL_FEATURES, DRUG_FEATURES = 942, 128
@@ -58,8 +58,7 @@ def uno_like(samples: int = 3000, cell_features: int = CELL_FEATURES, drug_featu
 
 def load_uno_table(path: str | Path, response: str, cell_columns: list[str], drug_columns: list[str]):
     """(table, cell feature names, drug feature names) from a CSV, TSV or Parquet file; every problem is named."""
-    table = read_table(path)
-    require_columns(table, [response], path, "response")
+    table = read_table(path, {"response": [response]})
     groups = {}
     for group, patterns in (("cell", cell_columns), ("drug", drug_columns)):
         chosen = match_columns(table, patterns, path, f"{group} feature", exclude=[response])
