@@ -34,6 +34,7 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
     ``resume``: a killed benchmark's directory, continued with its saved configuration: finished sub-runs are
     reused, the interrupted one resumes from its checkpoint, the rest run; the table is the same as an
     uninterrupted run's."""
+    distributed.init_from_environment()  # a script under torchrun: one benchmark over its processes
     if resume is not None:
         config, name = _resumable(Path(resume))
     data = load_data(config)  # bad files fail here, before any directory exists

@@ -131,6 +131,7 @@ def split_dataset(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, D
 def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str | Path | None,
            console: Console | None, quiet: bool, extra: dict[str, Any] | None = None,
            run_name: str | None = None) -> RunContext:
+    distributed.init_from_environment()  # a script under torchrun: one run over its processes, not N runs
     if resume is not None:
         run_dir = Path(resume)
         info_path = run_dir / "run.json"

@@ -207,3 +207,25 @@ def test_torchrun_runs_the_cli_with_two_processes(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     (run,) = tmp_path.iterdir()
     assert (run / "results.json").exists() and result.stdout.count("search finished") == 1  # rank 0 alone prints
+
+
+def test_a_python_script_under_torchrun_makes_one_run_not_two(tmp_path):
+    """The Python API joins torchrun's process group itself: two processes, one run folder."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys\n"
+        "from darts.config import load_config\n"
+        "from darts.workflows import search\n"
+        "config = load_config('tabular-quick', ['--data.samples', '128', '--data.test_samples', '32', "
+        "'--model.channels', '4', '--search.epochs', '1', '--search.warmup_epochs', '0', '--search.batch_size', '16'])\n"
+        "search(config, sys.argv[1], quiet=True)\n")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+               str(script), str(tmp_path / "runs")]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "results.json").exists()
