@@ -25,6 +25,7 @@ from darts.io import atomic_write_json, atomic_write_text
 from darts.models import build_search_network
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.workflows import _load_genotype, load_data, search, train, train_baseline
+from darts.training.objective import higher_is_better
 
 
 def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Console | None = None,
@@ -46,6 +47,11 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
     for family_config in further.values():
         build_search_network(family_config.model, data)
     transfer = _transfer_genotype(config)
+    if config.bench.lr_grid is not None and (not config.bench.lr_grid or config.train.valid_fraction <= 0
+                                             or min(config.bench.lr_grid) <= 0):
+        raise ValueError("bench.lr_grid picks each row's learning rate on its validation split: give positive "
+                         "learning rates and set train.valid_fraction above 0 (now "
+                         f"{config.train.valid_fraction:g}), or set bench.lr_grid null")
     bench_dir = Path(resume) if resume is not None else new_run_dir(runs, f"bench-{name or config.task}")
     main = distributed.is_main()  # under torchrun every rank runs the steps; rank 0 writes
     if main:
@@ -71,6 +77,25 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
             shutil.rmtree(path)
         distributed.barrier()
         return start(run_name)
+
+    def trained(run_name: str, run_config, start) -> tuple[Path, float]:
+        """A row's training: ``start(config, name)`` once with ``train.lr``, or once per ``bench.lr_grid`` value
+        (sub-runs ``run_name-lrX``), keeping the one whose final validation monitor is best; (its folder, lr)."""
+        if config.bench.lr_grid is None:
+            return sub_run(run_name, lambda n: start(run_config, n)), run_config.train.lr
+        tried = []
+        for lr in config.bench.lr_grid:
+            changed = run_config.model_copy(update={"train": run_config.train.model_copy(update={"lr": lr})},
+                                            deep=True)
+            path = sub_run(f"{run_name}-lr{lr:g}", lambda n: start(changed, n))
+            results = json.loads((path / "results.json").read_text())
+            value = results["final"].get(results["monitor"], float("nan"))
+            tried.append((value if higher_is_better(results["monitor"]) else -value, lr, path))
+        value, lr, path = max(tried, key=lambda t: (t[0] == t[0], t[0]))  # NaN last
+        log.event("lr", f"  {run_name}: train.lr {lr:g} kept (validation {abs(value):.4f}; tried "
+                  f"{', '.join(f'{t[1]:g}' for t in tried)})", run=run_name, lr=lr,
+                  tried={f"{t[1]:g}": abs(t[0]) for t in tried})
+        return path, lr
 
     searches = [(config, "DARTS", order) for order in config.bench.orders]
     searches += [(family_config, f"DARTS {family} cell", order) for family, family_config in further.items()
@@ -102,9 +127,10 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
             search_dir = sub_run(f"search-{row_name}", lambda n: search(ordered, bench_dir, run_name=n, **quietly),
                                  "search")
             searched = json.loads((search_dir / "results.json").read_text())
-            train_dir = sub_run(f"train-{row_name}", lambda n: train(ordered, search_dir / "genotype.json",
-                                                                       bench_dir, run_name=n, **quietly))
-            row = _row(f"{label} {order} order", train_dir, targets, searched["seconds"], search_dir)
+            train_dir, lr = trained(f"train-{row_name}", ordered, lambda c, n: train(
+                c, search_dir / "genotype.json", bench_dir, run_name=n, **quietly))
+            row = {**_row(f"{label} {order} order", train_dir, targets, searched["seconds"], search_dir),
+                   "train lr": lr}
             verdict = searched.get("verdict") or {}
             last = (searched.get("diagnostics") or [{}])[-1]
             rows.append({**row, "seed": seed, "kind": "searched", "verdict": verdict.get("verdict"),
@@ -118,22 +144,22 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
             if main and not path.exists():
                 genotype.save(path)
             distributed.barrier()
-            train_dir = sub_run(f"train-random-{index + 1}-seed{seed}",
-                                lambda n: train(seeded, path, bench_dir, run_name=n, **quietly))
-            rows.append({**_row("random genotype", train_dir, targets), "seed": seed, "kind": "random"})
+            train_dir, lr = trained(f"train-random-{index + 1}-seed{seed}", seeded,
+                                    lambda c, n, path=path: train(c, path, bench_dir, run_name=n, **quietly))
+            rows.append({**_row("random genotype", train_dir, targets), "train lr": lr, "seed": seed,
+                         "kind": "random"})
         if transfer:
             announce(f"train {transfer} as {config.model.family}", seed)
-            train_dir = sub_run(f"train-{transfer.lower()}-seed{seed}",
-                                lambda n: train(seeded, transfer, bench_dir, genotype_family=config.model.family,
-                                                run_name=n, **quietly))
-            rows.append({**_row(f"{transfer} (transferred)", train_dir, targets), "seed": seed, "kind": "transfer"})
+            train_dir, lr = trained(f"train-{transfer.lower()}-seed{seed}", seeded, lambda c, n: train(
+                c, transfer, bench_dir, genotype_family=config.model.family, run_name=n, **quietly))
+            rows.append({**_row(f"{transfer} (transferred)", train_dir, targets), "train lr": lr, "seed": seed,
+                         "kind": "transfer"})
         if config.bench.baseline:
             announce(f"train the {config.bench.baseline} baseline", seed)
-            train_dir = sub_run(f"train-{config.bench.baseline}-seed{seed}",
-                                lambda n: train_baseline(seeded, config.bench.baseline, bench_dir, run_name=n,
-                                                         **quietly))
-            rows.append({**_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets), "seed": seed,
-                         "kind": "baseline"})
+            train_dir, lr = trained(f"train-{config.bench.baseline}-seed{seed}", seeded, lambda c, n: train_baseline(
+                c, config.bench.baseline, bench_dir, run_name=n, **quietly))
+            rows.append({**_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets), "train lr": lr,
+                         "seed": seed, "kind": "baseline"})
 
     table = pd.DataFrame(rows).set_index("model")
     summary, wins = summarise(table)

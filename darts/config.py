@@ -184,6 +184,11 @@ class BenchConfig(Section):
     baseline: str | None = Field("textcnn", description="hand-designed baseline network; null: none")
     baseline_filters: int = Field(64, ge=1, description="textcnn: filters per convolution width")
     baseline_dropout: float = Field(0.5, ge=0, lt=1, description="textcnn: dropout before the heads")
+    lr_grid: list[float] | None = Field(None, description="train each row once per learning rate here and keep the "
+                                                          "one with the best final validation monitor (each row, "
+                                                          "the baseline included, gets its own best lr on its own "
+                                                          "validation split; needs train.valid_fraction > 0); null: "
+                                                          "train.lr for every row")
     families: list[str] = Field([], description="further families searched and trained like model.family, each "
                                                 "with its own rows, e.g. [recurrent]: a DARTS recurrent cell in "
                                                 "place of the conv1d cells")

@@ -176,3 +176,31 @@ def test_an_unknown_further_family_or_key_is_named(tmp_path):
                                    "--bench.family_overrides.recurrent", "{model.node: 2}"]).for_family("recurrent")
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--bench.families", "[recurent]"]) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_an_lr_grid_gives_each_row_the_rate_its_validation_prefers(tmp_path, capsys):
+    shrink = ["--data.documents", "160", "--data.test_documents", "40", "--data.sequence_length", "24",
+              "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
+              "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "2",
+              "--bench.orders", "[first]", "--bench.transfer", "null", "--bench.baseline_filters", "8",
+              "--bench.lr_grid", "[0.01, 0.2]"]
+    assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
+    (bench,) = tmp_path.glob("bench-p3b5-*")
+    table = pd.read_csv(bench / "results.csv", index_col="model")
+    for model, stem in [("DARTS first order", "train-first-order-seed0"), ("random genotype", "train-random-1-seed0"),
+                        ("textcnn (hand-designed)", "train-textcnn-seed0")]:
+        finals = {}
+        for lr in ("0.01", "0.2"):  # independent of the code's choice: read every tried run's final validation
+            results = json.loads((bench / f"{stem}-lr{lr}" / "results.json").read_text())
+            assert load_config(bench / f"{stem}-lr{lr}" / "config.yaml").train.lr == float(lr)
+            finals[float(lr)] = results["final"]["val_accuracy"]
+        best = max(finals, key=finals.get)
+        assert table.loc[model, "train lr"] == best and table.loc[model, "run"].endswith(f"{stem}-lr{best:g}")
+    assert "kept (validation" in (bench / "log.txt").read_text()
+
+
+def test_an_lr_grid_needs_a_validation_split(tmp_path, capsys):
+    assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--bench.lr_grid", "[0.1]",
+                 "--train.valid_fraction", "0"]) == 2
+    assert "bench.lr_grid picks each row's learning rate on its validation split" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
