@@ -24,8 +24,8 @@ from darts.data.datasets import split_labels
 from darts.io import atomic_write_json, atomic_write_text
 from darts.models import build_search_network
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
-from darts.workflows import _load_genotype, load_data, search, train, train_baseline
 from darts.training.objective import higher_is_better
+from darts.workflows import _load_genotype, load_data, search, train, train_baseline
 
 
 def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Console | None = None,

@@ -206,9 +206,11 @@ class LogConfig(Section):
 
     @model_validator(mode="after")
     def _tensorboard_installed(self) -> "LogConfig":
-        from darts.training.tensorboard import INSTALL, available
+        if not self.tensorboard:
+            return self
+        from darts.training.tensorboard import INSTALL, available  # only when asked: it imports the training loop
 
-        if self.tensorboard and not available():
+        if not available():
             raise ValueError(f"log.tensorboard needs the tensorboard package, which is not installed: {INSTALL}")
         return self
 
