@@ -10,8 +10,8 @@ own; the time is the median of ``--repeats`` steps after ``--warmup``. With ``--
 measured R times, the steps taking turns, and the median is over all rounds: a shared machine whose speed
 drifts by 10-40 % over minutes then slows every step alike instead of whichever ran during a slow spell.
 Prints a table with the ratios to the plain step and writes the figures as JSON. Every step runs with glibc
-keeping freed memory, as the command line does (``darts.allocator``); ``DARTS_KEEP_FREED_MEMORY=0``
-measures with glibc's defaults.
+keeping freed memory, as the command line does (``darts.allocator``); ``DARTS_KERNELS=torch``
+measures with glibc's defaults and torch's operations only.
 
 The ``ref-plain``, ``ref-first`` and ``ref-second`` steps run the published DARTS implementation's step
 (``reference_darts.py``) on the same supernet (CNN configurations only), to compare on the machine at hand.

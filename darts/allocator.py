@@ -8,7 +8,8 @@ search step frees tens of megabytes of activations at the top of the heap, glibc
 allocation under 32 MiB from the heap: the peak memory stays the same (the process already reached it),
 the page faults go to almost none.
 
-The command line (``python -m darts ...``) calls it unless ``DARTS_KEEP_FREED_MEMORY=0``; a program that
+The command line (``python -m darts ...``) calls it unless ``DARTS_KERNELS=torch`` (the kernel seam,
+:mod:`darts.kernels`, switches all of darts' CPU machinery off); a program that
 runs searches through the library calls it itself. It does nothing where the C library is not glibc.
 """
 
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import platform
+
+from darts import kernels
 
 #: mallopt's parameters (glibc's malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -25,8 +27,6 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 * 2**20
 #: freed memory at the top of the heap is returned to the system only beyond this much (mallopt takes an int)
 TRIM_THRESHOLD = 2**31 - 1
-#: the environment variable that turns the command line's call off ("0")
-ENVIRONMENT = "DARTS_KEEP_FREED_MEMORY"
 
 
 def keep_freed_memory() -> bool:
@@ -41,7 +41,7 @@ def keep_freed_memory() -> bool:
 
 
 def keep_freed_memory_unless_disabled() -> bool:
-    """:func:`keep_freed_memory`, unless the environment sets ``DARTS_KEEP_FREED_MEMORY=0``."""
-    if os.environ.get(ENVIRONMENT, "1").strip() == "0":
+    """:func:`keep_freed_memory`, unless the environment sets ``DARTS_KERNELS=torch``."""
+    if kernels.mode() == "torch":
         return False
     return keep_freed_memory()

@@ -18,6 +18,7 @@ compares like with like.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
@@ -25,6 +26,7 @@ from typing import Any, Callable, Literal, Sequence
 import torch
 from torch import nn
 
+from darts.device import FP32, Precision
 from darts.distributed import all_reduce_mean
 from darts.functional import Substitution
 from darts.packing import packed
@@ -73,13 +75,18 @@ class Architecture:
         grad_clip: the norm the weight step clips its gradient to (None: no clipping); the virtual step
             clips the same way, so that it is the step the weights will take. The clipping factor is a
             constant of the step: the mixed term is scaled by it too.
+        precision: the autocast of every pass (fp32: none). The weights, the alphas, their gradients, the
+            virtual step and the finite difference stay in float32. In fp16 every loss is multiplied by
+            ``loss_scale`` before its backward pass and the gradients divided by it (so that small ones survive
+            float16); an alpha step whose gradient is not finite is skipped (counted in ``skipped_steps``).
     """
 
     def __init__(self, network: nn.Module, weight_optimizer: torch.optim.Optimizer, loss_fn: LossFn,
                  order: Order = "second", lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999),
                  weight_decay: float = 1e-3, radius: float = 0.01, xi: float | None = None,
                  optimizer: torch.optim.Optimizer | None = None, grad_clip: float | None = None,
-                 difference: Literal["central", "forward"] = "central", reuse_gradient: bool = False) -> None:
+                 difference: Literal["central", "forward"] = "central", reuse_gradient: bool = False,
+                 precision: Precision = FP32, loss_scale: float = 2.0 ** 10) -> None:
         if order not in ("first", "second", "exact"):
             raise ValueError(f"order must be 'first', 'second' or 'exact', got {order!r}")
         if radius <= 0:
@@ -97,6 +104,9 @@ class Architecture:
             raise ValueError(f"difference must be 'central' or 'forward', got {difference!r}")
         self.difference = difference
         self.reuse_gradient = reuse_gradient
+        self.precision = precision
+        self.loss_scale = loss_scale if precision.name == "fp16" else 1.0
+        self.skipped_steps = 0
         #: (weights, their training gradients, training loss, training output) of the last second-order step
         self.train_gradient: tuple | None = None
         self.alphas = list(network.arch_parameters())
@@ -121,6 +131,10 @@ class Architecture:
 
         Returns ``val_loss`` and ``val_output`` (the network's detached output on the validation batch)."""
         grad = self.hypergradient(train_batch, val_batch, order)
+        if self.loss_scale != 1.0 and not all(bool(torch.isfinite(g).all()) for g in grad.total):
+            self.skipped_steps += 1  # fp16 overflowed: no alpha step on this batch
+            self.train_gradient = None
+            return {"val_loss": grad.val_loss, "val_output": grad.val_output}
         self.optimizer.zero_grad(set_to_none=True)
         for alpha, g in zip(self.alphas, grad.total):
             alpha.grad = g.detach()
@@ -135,19 +149,18 @@ class Architecture:
         weights = list(self.weights)
         if order == "first":  # the weights detached: no pass computes weight gradients it does not need
             loss = self._loss([w.detach() for w in weights], val)
-            direct = all_reduce_mean(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True),
-                                                     self.alphas))
+            direct = all_reduce_mean(_zeros_for_none(self._grad(loss, self.alphas), self.alphas))
             loss = val.release(loss)
             return Hypergradient(direct, [torch.zeros_like(a) for a in self.alphas],
                                  float(all_reduce_mean([loss])[0]), val.output)
         # the virtual step w' = w - xi * (what the weight optimiser would do)
         exact = order == "exact"
-        train_loss = self._loss(weights, train)
-        # the forward difference reuses grad_alpha L_train(w) from this same backward pass
+        # the forward difference reuses grad_alpha L_train(w) from this same backward pass: then in float32,
+        # as the finite difference's other pass
         at_w = self.difference == "forward" and not exact
+        train_loss = self._loss(weights, train, autocast=not at_w)
         wanted = weights + self.alphas if at_w else weights
-        grads_at_w = _zeros_for_none(
-            torch.autograd.grad(train_loss, wanted, allow_unused=True, create_graph=exact), wanted)
+        grads_at_w = _zeros_for_none(self._grad(train_loss, wanted, create_graph=exact), wanted)
         if not exact:  # kept through the next passes: in one allocation (darts.packing)
             grads_at_w = packed(grads_at_w)
         train_loss = train.release(train_loss)
@@ -158,8 +171,7 @@ class Architecture:
             self.train_gradient = (weights, mean_grads, train_loss, train.output)
         virtual, scales = self._virtual_step(weights, mean_grads)
         val_loss = self._loss(virtual, val)
-        grads = packed(_zeros_for_none(torch.autograd.grad(val_loss, virtual + self.alphas, allow_unused=True),
-                                       virtual + self.alphas))
+        grads = packed(_zeros_for_none(self._grad(val_loss, virtual + self.alphas), virtual + self.alphas))
         val_loss = val.release(val_loss)
         grads = all_reduce_mean(grads)
         direction, direct = grads[:len(virtual)], grads[len(virtual):]
@@ -177,15 +189,25 @@ class Architecture:
         return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss])[0]), val.output)
 
     # --- the pieces ----------------------------------------------------------------------------------
-    def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch") -> torch.Tensor:
-        """The loss of the network with ``weights`` in place of its own, on copies of its buffers."""
+    def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch", autocast: bool = True) -> torch.Tensor:
+        """The loss of the network with ``weights`` in place of its own, on copies of its buffers (under the
+        precision's autocast unless ``autocast`` is False)."""
         inputs = batch.inputs if isinstance(batch.inputs, tuple) else (batch.inputs,)
         devices = [weights[0].device] if weights and weights[0].is_cuda else []
-        with torch.random.fork_rng(devices=devices), self._substitute(weights):
+        cast = self.precision.autocast() if autocast else contextlib.nullcontext()
+        with torch.random.fork_rng(devices=devices), self._substitute(weights), cast:
             torch.manual_seed(batch.seed)
             output = self.network(*inputs)
+            loss = self.loss_fn(output, batch.targets)
         batch.output = output
-        return self.loss_fn(output, batch.targets)
+        return loss
+
+    def _grad(self, loss: torch.Tensor, inputs: Sequence[torch.Tensor], create_graph: bool = False) -> list:
+        """``torch.autograd.grad(loss, inputs)`` (None for unused inputs); in fp16 through the scaled loss."""
+        if self.loss_scale == 1.0:
+            return list(torch.autograd.grad(loss, inputs, allow_unused=True, create_graph=create_graph))
+        grads = torch.autograd.grad(loss * self.loss_scale, inputs, allow_unused=True, create_graph=create_graph)
+        return [None if g is None else g / self.loss_scale for g in grads]
 
     def _virtual_step(self, weights: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]):
         """w' (detached, requiring grad) and per weight xi * c, where c is the gradient's coefficient in w'.
@@ -267,8 +289,10 @@ class Architecture:
                 if sign < 0:
                     torch._foreach_copy_(perturbed, [w.detach() for w in weights])
                 torch._foreach_add_(perturbed, list(direction), alpha=sign * eps)
-            loss = self._loss(perturbed, train)
-            gradients.append(_zeros_for_none(torch.autograd.grad(loss, self.alphas, allow_unused=True), self.alphas))
+            # in float32 whatever the precision: the difference of two losses eps apart would drown in bf16's
+            # or fp16's rounding (measured: a mixed term at cosine 0.7-0.9 to fp32's, against 0.99 so)
+            loss = self._loss(perturbed, train, autocast=False)
+            gradients.append(_zeros_for_none(self._grad(loss, self.alphas), self.alphas))
             loss = train.release(loss)
         if at_w is not None:
             return [(plus - base) / eps for plus, base in zip(gradients[0], at_w)]

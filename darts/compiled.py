@@ -2,17 +2,15 @@
 
 The kernels (:mod:`darts.search_space.batch_norm_kernels`, :mod:`darts_plugins.depthwise_kernels`,
 :mod:`darts_plugins.pooling_kernels`) are
-single-threaded CPU code for float32 tensors. They apply when numba imports, torch runs on one thread, their
-switch (an environment variable) is not ``0``, and torch is not tracing, exporting or compiling (the kernels
-read raw data pointers, which traced, fake and symbolic tensors lack); otherwise torch's kernels serve.
+single-threaded CPU code for float32 tensors. Whether they apply is decided by the kernel seam,
+:func:`darts.kernels.numba_applies` (numba importable, one torch thread, ``DARTS_KERNELS`` not ``torch``, no
+autocast, and torch not tracing, exporting or compiling: the kernels read raw data pointers, which traced, fake
+and symbolic tensors lack); otherwise torch's kernels serve.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-import torch
 
 try:
     from numba import carray, njit, types
@@ -20,19 +18,6 @@ try:
     from numba.extending import intrinsic
 except ImportError:  # pragma: no cover - numba is a dependency; torch's kernels serve without it
     njit = None
-
-
-def enabled(switch: str) -> bool:
-    """Whether kernels switched by the environment variable ``switch`` may run (on CPU float32 tensors)."""
-    return (njit is not None and torch.get_num_threads() == 1 and os.environ.get(switch, "1") != "0"
-            and not tracing())
-
-
-def tracing() -> bool:
-    """Whether torch is tracing (``torch.jit.trace``), exporting (``torch.export``, ONNX) or compiling the code
-    that runs now: then only torch's own operations may run."""
-    exporting = getattr(torch.compiler, "is_exporting", None)
-    return torch.jit.is_tracing() or torch.compiler.is_compiling() or bool(exporting and exporting())
 
 
 def compiled(function, fastmath: bool = True):

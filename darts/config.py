@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PRESETS = Path(__file__).with_name("presets")
 
@@ -220,6 +220,11 @@ class RunConfig(Section):
 
     task: str = Field(description="built-in or registered task (data set), e.g. motifs, digits, tabular, tokens")
     seed: int = Field(0, description="random seed of everything (data order, initialisation, dropout)")
+    device: str = Field("auto", description="where the run computes: auto (CUDA when torch sees a GPU, else the CPU), cpu, "
+                                    "cuda, cuda:N or mps; under torchrun each rank takes cuda:LOCAL_RANK")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="autocast of every forward pass, the weights' and the architecture's: fp32 (none), "
+                            "bf16 (GPUs and CPUs) or fp16 (with a gradient scaler); weights stay float32")
     data: dict[str, Any] = Field(default_factory=dict, description="options of the task's data (see its presets)")
     task_weights: dict[str, float] | None = Field(None, description="loss weight per target of a multi-task "
                                                                     "task; null: the mean")
@@ -229,6 +234,15 @@ class RunConfig(Section):
     bench: BenchConfig = Field(default_factory=BenchConfig)
     lm: LanguageModelConfig = Field(default_factory=LanguageModelConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        from darts.device import DEVICE_PATTERN
+
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError(f"device is one of auto, cpu, cuda, cuda:N (a GPU's index) or mps, not {value!r}")
+        return value
 
     def for_family(self, family: str) -> "RunConfig":
         """This configuration with ``model.family`` set to ``family`` and ``bench.family_overrides[family]``

@@ -19,16 +19,24 @@ from darts.packing import unpacked
 
 
 def init_from_environment() -> bool:
-    """Join the process group torchrun describes, with gloo; False when not launched so.
+    """Join the process group torchrun describes; False when not launched so.
 
-    Models, alphas and batches live on the CPU in this version, so the group is gloo's on GPU machines too
-    (NCCL reduces CUDA tensors only)."""
+    Where torch sees CUDA GPUs the group reduces CUDA tensors with NCCL and CPU tensors with gloo (a run
+    with ``device: cpu`` on a GPU machine works too); elsewhere it is gloo's. Each rank's device is
+    ``cuda:LOCAL_RANK`` (:func:`darts.device.resolve`)."""
     if dist.is_available() and dist.is_initialized():
         return True
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
         return False
-    dist.init_process_group("gloo")
+    dist.init_process_group(backend())
     return True
+
+
+def backend() -> str:
+    """The process group's backend here: NCCL for CUDA tensors and gloo for CPU ones, or gloo alone."""
+    if torch.cuda.is_available() and dist.is_nccl_available():
+        return "cpu:gloo,cuda:nccl"
+    return "gloo"
 
 
 def active() -> bool:

@@ -159,12 +159,21 @@ def select_with_trainer(trainer, held_out, s, seed: int, log=None, run_dir=None)
         while done < steps:
             loader = make_loader(trainer.train_data, trainer.batch_size, stream_seed(seed, 10**6 + tunings[0], 0, done),
                                  shuffle=True)
-            for inputs, targets in loader:
+            for inputs, targets in map(trainer.to_device, loader):
                 optimizer.zero_grad(set_to_none=True)
-                loss_fn(call_model(trainer.forward_model, inputs), targets).backward()  # DDP under torchrun
+                with trainer.precision.autocast():
+                    loss = loss_fn(call_model(trainer.forward_model, inputs), targets)  # DDP under torchrun
+                scaler = trainer.scaler
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
                 if s.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
-                optimizer.step()
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
                 done += 1
                 if done >= steps:
                     break

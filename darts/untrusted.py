@@ -65,14 +65,15 @@ def load_pickle(path: str | Path, encoding: str = "bytes") -> Any:
 
 
 def load_torch(path: str | Path, what: str = "file") -> Any:
-    """``torch.load(path, weights_only=True)``; a tampered, truncated or foreign file is an UntrustedFileError."""
+    """``torch.load(path, weights_only=True)`` onto the CPU; a tampered, truncated or foreign file is an UntrustedFileError."""
     import torch
 
     path = Path(path)
     try:
         with warnings.catch_warnings():  # torch's notes on a foreign pickle protocol: the error below says enough
             warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, weights_only=True)  # from the file: no second copy of it in memory
+            # from the file (no second copy of it in memory), onto the CPU: a GPU run's files load anywhere
+            return torch.load(path, weights_only=True, map_location="cpu")
     except OSError as error:
         raise UntrustedFileError(path, f"cannot read the {what} ({error.strerror or error})") from error
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, KeyError, AttributeError,

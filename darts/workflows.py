@@ -28,6 +28,8 @@ from darts.architecture import Architecture
 from darts.config import RunConfig, load_config
 from darts.data import DataWarning
 from darts.data.augment import Compose, Cutout, TransformedDataset
+from darts.device import FP32, Precision
+from darts.device import resolve as resolve_device
 from darts.genotype import Genotype, load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from darts.plugins import get_registry
@@ -79,6 +81,13 @@ class RunContext:
     run_name: str | None = None
     #: DataWarnings from loading the data, recorded as warning events once the run's log exists
     data_warnings: list[str] = field(default_factory=list)
+    #: where the run computes (``config.device`` resolved) and in what precision
+    device: torch.device = torch.device("cpu")
+    precision: Precision = FP32
+
+    def placed(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``model`` (weights and alphas) moved to the run's device."""
+        return model.to(self.device)
 
     @property
     def resumed(self) -> bool:
@@ -148,11 +157,13 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
         config = load_config(run_dir / "config.yaml")
     elif config is None:
         raise ValueError("a new run needs a configuration")
+    device = resolve_device(config.device)  # before the data: a missing GPU fails at once
     torch.manual_seed(config.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         data = load_data(config)
-    context = RunContext(command, config, data, console, quiet, extra=extra, run_name=run_name)
+    context = RunContext(command, config, data, console, quiet, extra=extra, run_name=run_name, device=device,
+                         precision=Precision(config.precision, device))
     for warning in caught:
         if issubclass(warning.category, DataWarning):
             context.data_warnings.append(str(warning.message))
@@ -235,13 +246,13 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     if isinstance(data, CorpusData) and s.reuse_gradient:
         raise ValueError("search.reuse_gradient does not apply to language models: their weight step adds AR "
                          "and TAR to the loss; set it false")
-    network = build_search_network(config.model, data)
+    network = context.placed(build_search_network(config.model, data))
     optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     loss = LanguageModelLoss() if isinstance(data, CorpusData) else \
         TaskLoss(data.targets, data.multi_task, config.task_weights)
     architecture = Architecture(network, optimizer, loss, s.order, lr=s.arch_lr, betas=s.arch_betas,
                                 weight_decay=s.arch_weight_decay, radius=s.radius, grad_clip=s.grad_clip,
-                                difference=s.difference, reuse_gradient=s.reuse_gradient)
+                                difference=s.difference, reuse_gradient=s.reuse_gradient, precision=context.precision)
     context.open()
     tracker = GenotypeTracker(context.run_dir)
     diagnostics = SearchDiagnostics(network, context.log)
@@ -253,7 +264,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
             network, optimizer, data.train, s.batch_size, s.epochs, data.valid,
             [LanguageModelArchitectureStep(architecture, data.valid, s.batch_size, s.warmup_epochs, s.loss_limit),
              *_language_model_callbacks(lm), *common], config.seed, s.monitor, lm.bptt, lm.max_bptt,
-            lm.variable_bptt, lm.eval_batch_size, batch_norm_statistics="batch")
+            lm.variable_bptt, lm.eval_batch_size, batch_norm_statistics="batch", precision=context.precision)
         sizes = f"{len(data.train):,} tokens for the weights, {len(data.valid):,} for the alphas"
     else:
         weight_split, alpha_split = (_augmented(part, data.augment)
@@ -261,7 +272,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
         batch_size = budget_batch_size(min(len(weight_split), len(alpha_split)), s)
         step = ArchitectureStep(architecture, alpha_split, batch_size, config.seed, s.warmup_epochs, s.loss_limit)
         trainer = Trainer(network, optimizer, loss, weight_split, batch_size, s.epochs, alpha_split,
-                          [step, *common], config.seed, _monitor(s, data, True), batch_norm_statistics="batch")
+                          [step, *common], config.seed, _monitor(s, data, True), batch_norm_statistics="batch",
+                          precision=context.precision)
         sizes = f"{len(weight_split)} examples for the weights, {len(alpha_split)} for the alphas"
         if batch_size != s.batch_size:
             sizes += f", batches of {batch_size} (search.min_steps_per_epoch {s.min_steps_per_epoch})"
@@ -360,7 +372,7 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
                      {"network": "genotype", "genotype_source": str(source or "genotype")}, run_name)
     if resume is not None:
         genotype = load_genotype(context.run_dir / "genotype.json")
-    model = build_trained_network(genotype, context.config, context.data)
+    model = context.placed(build_trained_network(genotype, context.config, context.data))
     context.open()
     if resume is None and distributed.is_main():
         genotype.save(context.run_dir / "genotype.json", overwrite=True)
@@ -375,7 +387,7 @@ def train_baseline(config: RunConfig | None = None, name: str = "textcnn", runs:
     context = _start("train", config, runs, resume, console, quiet, {"network": name}, run_name)
     if resume is not None:
         name = json.loads((context.run_dir / "run.json").read_text())["network"]
-    model = build_baseline(name, context.config, context.data)
+    model = context.placed(build_baseline(name, context.config, context.data))
     context.open()
     return _train_model(context, model, f"{name} baseline", callbacks)
 
@@ -394,7 +406,7 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
             recipe.append(AveragedSGD(lm.nonmono, context.log))
         trainer = LanguageModelTrainer(model, optimizer, data.train, t.batch_size, t.epochs, data.valid,
                                        [*common, *recipe, *callbacks], config.seed, t.monitor, lm.bptt,
-                                       lm.max_bptt, lm.variable_bptt, lm.eval_batch_size)
+                                       lm.max_bptt, lm.variable_bptt, lm.eval_batch_size, precision=context.precision)
         train_size = f"{len(data.train):,} training tokens"
     else:
         if t.valid_fraction > 0:
@@ -411,7 +423,8 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
             recipe.append(DropPathSchedule(t.drop_path))
         batch_size = budget_batch_size(len(train_split), t)
         trainer = Trainer(model, optimizer, loss, train_split, batch_size, t.epochs, valid_split,
-                          [*common, *recipe, *callbacks], config.seed, _monitor(t, data, valid_split is not None))
+                          [*common, *recipe, *callbacks], config.seed, _monitor(t, data, valid_split is not None),
+                          precision=context.precision)
         train_size = f"{len(train_split)} training examples" + (
             f" in batches of {batch_size} (train.min_steps_per_epoch {t.min_steps_per_epoch})"
             if batch_size != t.batch_size else "")
@@ -502,6 +515,7 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
             raise RunDirectoryError(f"{run_dir} has no {name}; evaluate takes the directory of a finished search or train run")
     info = json.loads((run_dir / "run.json").read_text())
     config = load_config(run_dir / "config.yaml")
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     data = load_data(config)
     if info["command"] == "train" and info.get("network", "genotype") != "genotype":
@@ -512,16 +526,18 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
     else:
         model, batch_size, statistics = build_search_network(config.model, data), config.search.batch_size, "batch"
     model.load_state_dict(load_torch(run_dir / "model.pt", "model"))
+    model.to(device)
+    precision = Precision(config.precision, device)
     frozen = torch.optim.SGD(model.parameters(), 0.0)
     if isinstance(data, CorpusData):
         trainer = LanguageModelTrainer(model, frozen, data.train, batch_size, 0, bptt=config.lm.bptt,
-                                       batch_norm_statistics=statistics)
+                                       batch_norm_statistics=statistics, precision=precision)
         # a supernet normalises with batch statistics, which need more than one row
         rows = config.lm.test_batch_size if statistics == "running" else config.lm.eval_batch_size
         metrics = trainer.evaluate(data.test, "test_", batch_size=rows)
     else:
         trainer = Trainer(model, frozen, TaskLoss(data.targets, data.multi_task, config.task_weights), data.train,
-                          batch_size, 0, batch_norm_statistics=statistics)
+                          batch_size, 0, batch_norm_statistics=statistics, precision=precision)
         metrics = trainer.evaluate(data.test, "test_")
     atomic_write_json(run_dir / "evaluation.json", {"test": metrics, "baseline": _baseline(data)})
     if console is not None:

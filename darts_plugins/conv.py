@@ -17,6 +17,7 @@ from torch import nn
 
 from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
+from darts.kernels import applies
 from darts.search_space.weighted_norm import LEAN_BATCH_NORMS
 from darts_plugins.common import Zero
 from darts_plugins.depthwise import SeparableConv
@@ -121,7 +122,10 @@ class _ShiftedConvs(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = (torch.channels_last if self.ndim == 2 and x.is_contiguous(memory_format=torch.channels_last)
                   else torch.contiguous_format)
-        even, odd = _SubGrids.apply(x, layout)
+        if applies(x):
+            even, odd = _SubGrids.apply(x, layout)
+        else:
+            even, odd = (x[_sub_grid(start, self.ndim)] for start in (0, 1))
         first, second = pointwise_conv(even, self.conv_1.weight), pointwise_conv(odd, self.conv_2.weight)  # stride 1
         pads = [p for a, b in zip(reversed(first.shape[2:]), reversed(odd.shape[2:])) for p in (0, a - b)]
         return torch.cat([first, F.pad(second, pads)], dim=1)

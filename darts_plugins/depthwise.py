@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darts.kernels import applies
 from darts_plugins import depthwise_kernels
 from darts_plugins.pointwise import pointwise_product, pointwise_product_backward
 
@@ -242,7 +243,9 @@ class DepthwiseConv(nn.Module):
         self.weight = reference.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _DepthwiseConv.apply(x, self.weight, self.stride, self.padding, self.dilation)
+        if applies(x, self.weight):
+            return _DepthwiseConv.apply(x, self.weight, self.stride, self.padding, self.dilation)
+        return _conv(x.dim() - 2)(x, self.weight, None, self.stride, self.padding, self.dilation, x.shape[1])
 
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[0]}, kernel={tuple(self.weight.shape[2:])}, stride={self.stride}, "
@@ -287,8 +290,13 @@ class _SeparableConv(torch.autograd.Function):
 def separable_conv(x: torch.Tensor, depthwise: torch.Tensor, pointwise: torch.Tensor, stride: int = 1,
                    padding: int = 0, dilation: int = 1, relu: bool = False) -> torch.Tensor:
     """``conv(conv(relu(x) if relu else x, depthwise, groups=channels, ...), pointwise)``, keeping only ``x``
-    and the weights for the backward pass (see :class:`SeparableConv`)."""
-    return _SeparableConv.apply(x, depthwise, pointwise, stride, padding, dilation, relu)
+    and the weights for the backward pass (see :class:`SeparableConv`) where the kernel seam lets darts' CPU
+    machinery compute (:func:`darts.kernels.applies`), else with torch's operations."""
+    if applies(x, depthwise, pointwise):
+        return _SeparableConv.apply(x, depthwise, pointwise, stride, padding, dilation, relu)
+    conv = _conv(x.dim() - 2)
+    y = conv(torch.relu(x) if relu else x, depthwise, None, stride, padding, dilation, x.shape[1])
+    return conv(y, pointwise)
 
 
 class SeparableConv(nn.Module):

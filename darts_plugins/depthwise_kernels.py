@@ -6,8 +6,8 @@ ones the most). These kernels loop over each (sample, channel) row once per tap 
 loop: 30 to 130 us forward, and about as much for each gradient, on the same batches (AVX2, one thread).
 Indices are unsigned, so that numba checks no negative index and the loops vectorise.
 
-They apply (:func:`usable`) to 3D float32 CPU tensors, torch on one thread, numba importable, and
-``DARTS_NUMBA_DEPTHWISE`` not ``0``; the callers (:mod:`darts_plugins.depthwise`) use PyTorch's
+They apply (:func:`usable`) to 3D float32 CPU tensors, torch on one thread, numba importable, as the kernel
+seam decides (:func:`darts.kernels.numba_applies`); the callers (:mod:`darts_plugins.depthwise`) use PyTorch's
 convolutions otherwise, and under double backward, where the gradients must be differentiable.
 """
 
@@ -16,16 +16,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from darts.compiled import compiled, enabled, floats
-
-#: the environment variable that switches the kernels off with ``0``
-SWITCH = "DARTS_NUMBA_DEPTHWISE"
+from darts.compiled import compiled, floats
+from darts.kernels import numba_applies
 
 
 def usable(*tensors: torch.Tensor) -> bool:
     """Whether the kernels take these tensors (sequences: batch, channels, length)."""
-    return enabled(SWITCH) and all(t.dim() == 3 and t.dtype == torch.float32 and t.device.type == "cpu"
-                                   for t in tensors)
+    return all(t.dim() == 3 for t in tensors) and numba_applies(*tensors)
 
 
 def output_length(length: int, kernel: int, stride: int, padding: int, dilation: int) -> int:

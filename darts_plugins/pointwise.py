@@ -11,35 +11,33 @@ product of their (pixels, channels) view (``mm``). On an AVX2 CPU, for the super
 (16 or 32 images), against oneDNN's convolution: the product 0.94 to 1.6 times as fast, the input gradient 1.2
 to 1.7 times, the weight gradient 1.4 to 2.4 times (a 32x16x16x16 batch: about 70 us each, against 105 to
 130 us). With 8 channels MKL's skinny product is 4 to 5 times slower than oneDNN, so fewer channels stay with
-``conv2d`` (``DARTS_MATRIX_POINTWISE=0`` keeps every image there), as do other dimensions and layouts.
+``conv2d``, as do other dimensions and layouts, and everything the kernel seam keeps with torch
+(:func:`darts.kernels.applies`: a GPU, autocast, tracing, ``DARTS_KERNELS=torch``).
 
 The backward pass is written with matrix products, so double backward (the exact second-order step) works.
 """
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from darts.kernels import applies
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 #: the fewest channels (in and out) with which a channels-last image's product is ``mm`` rather than ``conv2d``
 MATRIX_MIN_CHANNELS = 16
-#: the environment variable that keeps every image with ``conv2d`` when ``0``
-SWITCH = "DARTS_MATRIX_POINTWISE"
 
 
 def _matrix_applies(weight: torch.Tensor, *images: torch.Tensor) -> bool:
     """Whether the products of ``images`` with ``weight`` are matrix products: CPU channels-last images with
     enough channels (see the module)."""
     return (min(weight.shape[:2]) >= MATRIX_MIN_CHANNELS
-            and all(image.dim() == 4 and image.device.type == "cpu"
-                    and image.is_contiguous(memory_format=torch.channels_last) for image in images)
-            and os.environ.get(SWITCH, "1") != "0")
+            and all(image.dim() == 4 and image.is_contiguous(memory_format=torch.channels_last) for image in images)
+            and applies(weight, *images))
 
 
 def _pixels(image: torch.Tensor) -> torch.Tensor:
@@ -101,8 +99,8 @@ class _Pointwise(torch.autograd.Function):
 
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``convNd(x, weight)`` for a 1-wide kernel without bias, stride 1: a matrix product for sequences and
-    channels-last images with enough channels."""
-    if x.dim() == 3 or _matrix_applies(weight, x):
+    channels-last images with enough channels where the kernel seam lets darts' CPU machinery compute."""
+    if (x.dim() == 3 and applies(x, weight)) or _matrix_applies(weight, x):
         return _Pointwise.apply(x, weight)
     return _CONV[x.dim() - 2](x, weight)
 

@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from darts.kernels import applies
 from darts_plugins import pooling_kernels
 
 _BACKWARD = {2: torch.ops.aten.max_pool2d_with_indices_backward, 3: torch.ops.aten.max_pool3d_with_indices_backward}
 _POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
-_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d}
+_AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 class _MaxPool(torch.autograd.Function):
@@ -104,6 +105,8 @@ class MaxPool(_Pool):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
+        if not applies(x):
+            return _POOL[self.ndim](x, self.kernel, self.stride, self.padding)
         function = _MaxPool1d if self.ndim == 1 else _MaxPool
         return function.apply(x, self.kernel, self.stride, self.padding)
 
@@ -152,6 +155,6 @@ class AvgPool(_Pool):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        if self.ndim < 3:
+        if self.ndim < 3 and applies(x):
             return _AvgPool.apply(x, self.kernel, self.stride, self.padding)
-        return F.avg_pool3d(x, self.kernel, self.stride, self.padding, count_include_pad=False)
+        return _AVG_POOL[self.ndim](x, self.kernel, self.stride, self.padding, count_include_pad=False)

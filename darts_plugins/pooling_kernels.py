@@ -17,7 +17,7 @@ Strided windows loop over the outputs: 1 to 1.9 times faster than torch; max poo
 pass stays torch's, twice as fast there.
 
 They apply (:func:`usable`, :func:`usable_2d`) to 3D float32 CPU tensors and channels-last 4D ones, torch on
-one thread, numba importable, and ``DARTS_NUMBA_POOLING`` not ``0``.
+one thread, numba importable, as the kernel seam decides (:func:`darts.kernels.numba_applies`).
 """
 
 from __future__ import annotations
@@ -27,17 +27,14 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from darts.compiled import compiled, compiled_in_order, enabled, floats
+from darts.compiled import compiled, compiled_in_order, floats
+from darts.kernels import numba_applies
 from darts_plugins import depthwise_kernels
-
-#: the environment variable that switches the kernels off with ``0``
-SWITCH = "DARTS_NUMBA_POOLING"
 
 
 def usable(*tensors: torch.Tensor) -> bool:
     """Whether the sequence kernels take these tensors (batch, channels, length)."""
-    return enabled(SWITCH) and all(t.dim() == 3 and t.dtype == torch.float32 and t.device.type == "cpu"
-                                   for t in tensors)
+    return all(t.dim() == 3 for t in tensors) and numba_applies(*tensors)
 
 
 @lru_cache(maxsize=64)
@@ -115,8 +112,8 @@ def _max_pool_backward(x_at, grad_at, grad_x_at, rows, length, kernel, out_lengt
 
 def usable_2d(*tensors: torch.Tensor) -> bool:
     """Whether the 2D kernels take these tensors (channels-last float32 CPU images)."""
-    return enabled(SWITCH) and all(t.dim() == 4 and t.dtype == torch.float32 and t.device.type == "cpu"
-                                   and t.is_contiguous(memory_format=torch.channels_last) for t in tensors)
+    return (all(t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) for t in tensors)
+            and numba_applies(*tensors))
 
 
 def _channels_last(shape: tuple[int, ...], like: torch.Tensor, zeros: bool = False) -> torch.Tensor:

@@ -59,3 +59,13 @@ def cross_entropy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def seeded() -> None:
     """Every test starts from the same random state, whatever ran before it."""
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def numba_off():
+    """Two torch threads: the numba kernels stand aside (they are single-threaded), darts' other CPU machinery
+    (the lean autograd nodes, the oneDNN rewrites) stays."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)

@@ -114,9 +114,9 @@ def test_the_kernels_apply_only_to_float32_channels_innermost_or_contiguous_cpu_
     assert not batch_norm_kernels.usable(image.transpose(2, 3))  # neither layout
     assert not batch_norm_kernels.usable(image.double().contiguous(memory_format=torch.channels_last))
     assert not batch_norm_kernels.usable(image.contiguous(memory_format=torch.channels_last)[:, :, ::2])
-    monkeypatch.setenv("DARTS_NUMBA_BATCH_NORM", "0")
+    monkeypatch.setenv("DARTS_KERNELS", "torch")
     assert not batch_norm_kernels.usable(torch.randn(6, 3))
-    monkeypatch.delenv("DARTS_NUMBA_BATCH_NORM")
+    monkeypatch.delenv("DARTS_KERNELS")
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from darts_plugins import depthwise_kernels
 from darts_plugins.depthwise import (DepthwiseConv, SeparableConv, _DepthwiseConv, input_gradient,
                                      phases_as_channels, separable_conv, weight_gradient)
 from tests.test_lean_ops import saved_bytes
@@ -126,11 +125,10 @@ class _WeightGradientShapes(TorchDispatchMode):
     (1, 7, 2, 16, [(7, 1)]), (1, 3, 1, 16, [(3,)])])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, size, expected, channels_last,
-                                                     monkeypatch):
+                                                     numba_off):
     """What oneDNN's fast depthwise weight-gradient kernel needs: every kernel torch sees is undilated (after
     space to batch, or the phases as channels), at most 3 wide in its last dimension, and no larger than its
-    (padded) input (the numba kernels, which take float32 sequences first, switched off)."""
-    monkeypatch.setenv(depthwise_kernels.SWITCH, "0")
+    (padded) input (the numba kernels, which take float32 sequences first, off on two threads)."""
     x = torch.randn(2, 4, *[size] * ndim)
     if channels_last and ndim == 2:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -75,7 +75,7 @@ def test_the_module_uses_the_kernels_for_float32_sequences_only(monkeypatch):
     assert calls == [1]
     DepthwiseConv(1, 4, 3, padding=1).double()(torch.randn(2, 4, 8, dtype=torch.float64))
     DepthwiseConv(2, 4, 3, padding=1)(torch.randn(2, 4, 8, 8))
-    monkeypatch.setenv(depthwise_kernels.SWITCH, "0")
+    monkeypatch.setenv("DARTS_KERNELS", "torch")
     DepthwiseConv(1, 4, 3, padding=1)(torch.randn(2, 4, 8))
     assert calls == [1]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from darts import Network, SearchNetwork, load_genotype
-from darts.compiled import enabled, tracing
+from darts.kernels import numba_applies, tracing
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_networks_trace_and_export_on_one_thread(one_thread, name, how):
     network, shape = NETWORKS[name]()
     network.eval()
     x = torch.randn(*shape)
-    assert enabled("DARTS_NUMBA_POOLING")  # eager passes use the kernels here
+    assert numba_applies(x)  # eager passes use the kernels here
     with torch.no_grad():
         expected = network(x)
         program = torch.jit.trace(network, x) if how == "jit.trace" else torch.export.export(network, (x,)).module()
@@ -45,7 +45,7 @@ def test_kernels_stand_aside_while_torch_traces(one_thread):
     seen = []
 
     def probe(x):
-        seen.append((tracing(), enabled("DARTS_NUMBA_POOLING")))
+        seen.append((tracing(), numba_applies(torch.ones(2, 3, 4))))
         return x * 2
 
     probe(torch.ones(1))

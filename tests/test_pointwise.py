@@ -11,7 +11,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from darts_plugins.conv import ReLUConvBN
 from darts_plugins.depthwise import SeparableConv
-from darts_plugins.pointwise import MATRIX_MIN_CHANNELS, SWITCH, PointwiseConv, pointwise_conv
+from darts.kernels import ENVIRONMENT
+from darts_plugins.pointwise import MATRIX_MIN_CHANNELS, PointwiseConv, pointwise_conv
 
 
 class _Ops(TorchDispatchMode):
@@ -70,13 +71,13 @@ def test_sequences_call_no_convolution_kernel():
 
 
 @pytest.mark.parametrize("channels, channels_last, switch, product", [
-    (16, True, "1", True), (8, True, "1", False), (16, False, "1", False), (16, True, "0", False)])
+    (16, True, "auto", True), (8, True, "auto", False), (16, False, "auto", False), (16, True, "torch", False)])
 def test_channels_last_images_with_enough_channels_take_a_matrix_product(channels, channels_last, switch, product,
                                                                           monkeypatch):
     """``mm`` on the (pixels, channels) view (its gradients 1.2 to 2.4 times as fast as oneDNN's from 16
     channels, 4 to 5 times slower with 8): every pass of a module and of a separable convolution's pointwise
     half, or none."""
-    monkeypatch.setenv(SWITCH, switch)
+    monkeypatch.setenv(ENVIRONMENT, switch)
     assert MATRIX_MIN_CHANNELS == 16
     layout = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(2, channels, 6, 5).contiguous(memory_format=layout).requires_grad_()
@@ -89,16 +90,20 @@ def test_channels_last_images_with_enough_channels_take_a_matrix_product(channel
         assert out.is_contiguous(memory_format=layout)
 
 
-@pytest.mark.parametrize("depthwise_kernels", ["1", "0"])
-def test_a_separable_convolution_of_sequences_takes_its_pointwise_half_as_a_product(depthwise_kernels, monkeypatch):
-    """And its depthwise half in numba's kernels (or, switched off, torch's convolution)."""
-    monkeypatch.setenv("DARTS_NUMBA_DEPTHWISE", depthwise_kernels)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_separable_convolution_of_sequences_takes_its_pointwise_half_as_a_product(threads):
+    """And its depthwise half in numba's kernels on one thread (torch's convolution on more)."""
     module = SeparableConv(1, 3, 4, 3, padding=1)
     x = torch.randn(2, 3, 9, requires_grad=True)
-    with _Ops() as ops:
-        module(x).sum().backward()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        with _Ops() as ops:
+            module(x).sum().backward()
+    finally:
+        torch.set_num_threads(before)
     assert (4, 3, 1) not in ops.shapes
-    assert ((3, 1, 3) in ops.shapes) == (depthwise_kernels == "0")
+    assert ((3, 1, 3) in ops.shapes) == (threads > 1)
 
 
 @pytest.mark.parametrize("ndim", [1, 2])

@@ -13,7 +13,7 @@ far, in the same pass.
 
 They are used where they apply (:func:`usable`): numba importable, a float32 CPU tensor with its channels
 innermost or a contiguous one with at most :data:`MAX_LANES` values per sample, torch on one thread (the
-kernels are single-threaded), and ``DARTS_NUMBA_BATCH_NORM`` not ``0``. Everything else goes to torch's
+kernels are single-threaded), as the kernel seam decides (:func:`darts.kernels.numba_applies`). Everything else goes to torch's
 kernels. The variance is accumulated around a per-channel shift (the channel's first value), and the output
 computed as (z - shift) - (mean - shift), so that a large mean cancels no digits. Tensors are passed by
 address (``data_ptr``), which costs less per call than numpy views.
@@ -24,10 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from darts.compiled import compiled, compiled_in_order, enabled, floats
-
-#: the environment variable that switches the kernels off with ``0``
-SWITCH = "DARTS_NUMBA_BATCH_NORM"
+from darts.compiled import compiled, compiled_in_order, floats
+from darts.kernels import numba_applies
 
 #: the most values per row of the kernels' view of a channels-innermost tensor
 ROW = 256
@@ -37,8 +35,7 @@ MAX_LANES = 1 << 12
 
 def usable(t: torch.Tensor) -> bool:
     """Whether :func:`forward` and :func:`backward` take ``t`` (else use torch's batch-norm kernels)."""
-    return (t.dtype == torch.float32 and t.device.type == "cpu" and t.dim() >= 2 and enabled(SWITCH)
-            and _inner(t) is not None)
+    return t.dim() >= 2 and numba_applies(t) and _inner(t) is not None
 
 
 def _inner(t: torch.Tensor) -> int | None:

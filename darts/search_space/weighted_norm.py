@@ -19,8 +19,10 @@ outputs of the node, so double backward is exact too.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from darts.kernels import applies
 from darts.search_space import batch_norm_kernels
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -99,8 +101,10 @@ def _kernel_backward(grad: torch.Tensor, xhat: torch.Tensor, scale: torch.Tensor
     if batch_norm_kernels.usable(xhat):
         return batch_norm_kernels.backward(grad, xhat, scale, want_input)
     channels = xhat.shape[1]
+    # under autocast x̂ may be bfloat16 or float16; torch's CPU kernel then wants float32 per-channel tensors
+    scale = scale.float() if xhat.dtype in (torch.bfloat16, torch.float16) else scale
     grad_z, grad_scale, _ = torch.ops.aten.native_batch_norm_backward(
-        grad, xhat, scale, None, None, xhat.new_zeros(channels), xhat.new_ones(channels), True, eps,
+        grad, xhat, scale, None, None, scale.new_zeros(channels), scale.new_ones(channels), True, eps,
         [want_input, want_scale, False])
     return grad_z, grad_scale
 
@@ -135,6 +139,8 @@ def normalize(z: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     _check_batch(z, norm)
     momentum = _count_batch(norm)
     running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
+    if not applies(z):  # the kernel seam: torch's own batch norm (a GPU, autocast, tracing, float64)
+        return F.batch_norm(z, *running, None, None, True, momentum, norm.eps)
     return _Normalize.apply(z, *running, momentum, norm.eps)[0]
 
 
@@ -173,6 +179,9 @@ def weighted_batch_norm(z: torch.Tensor, weight: torch.Tensor, norm: nn.Module,
     _check_batch(z, norm)
     momentum = _count_batch(norm)
     running = (norm.running_mean, norm.running_var) if norm.track_running_stats else (None, None)
+    if not applies(z):  # the kernel seam: torch's own batch norm (a GPU, autocast, tracing, float64)
+        xhat = F.batch_norm(z, *running, None, None, True, momentum, norm.eps)
+        return weight * xhat if before is None else before + weight * xhat
     return _WeightedBatchNorm.apply(z, weight, *running, momentum, norm.eps, before)[0]
 
 

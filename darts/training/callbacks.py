@@ -67,7 +67,7 @@ class ArchitectureStep(Callback):
     def before_batch(self, trainer: "Trainer") -> None:
         if self.warming_up(trainer):
             return
-        val_loss = self.architecture.step(trainer.batch, next(self._batches))["val_loss"]
+        val_loss = self.architecture.step(trainer.batch, trainer.to_device(next(self._batches)))["val_loss"]
         if self.architecture.train_gradient is not None:  # fast mode: the weight step reuses it
             trainer.precomputed, self.architecture.train_gradient = self.architecture.train_gradient, None
         self.check(val_loss, trainer)

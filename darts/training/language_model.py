@@ -22,6 +22,7 @@ from torch import nn
 
 from darts.architecture import Architecture
 from darts.data.corpus import batchify
+from darts.device import FP32, Precision
 from darts.training.callbacks import ArchitectureStep
 from darts.training.trainer import Callback, Trainer, batch_statistics, stream_seed
 
@@ -111,10 +112,10 @@ class LanguageModelTrainer(Trainer):
                  batch_size: int, epochs: int, valid_data: torch.Tensor | None = None,
                  callbacks: Sequence[Callback] = (), seed: int = 0, monitor: str | None = None, bptt: int = 35,
                  max_bptt: int | None = None, variable_bptt: bool = True, eval_batch_size: int = 10,
-                 batch_norm_statistics: str = "running") -> None:
+                 batch_norm_statistics: str = "running", precision: Precision = FP32) -> None:
         super().__init__(model, optimizer, LanguageModelLoss(), train_data, batch_size, epochs, valid_data,
                          callbacks, seed, monitor or ("val_ppl" if valid_data is not None else "train_ppl"),
-                         batch_norm_statistics)
+                         batch_norm_statistics, precision)
         self.train_rows = batchify(train_data, batch_size)
         self.bptt, self.max_bptt, self.variable_bptt = bptt, max_bptt or bptt + 20, variable_bptt
         self.eval_batch_size = eval_batch_size
@@ -135,9 +136,9 @@ class LanguageModelTrainer(Trainer):
         self.model.eval()
         statistics = batch_statistics(self.model) if self.batch_norm_statistics == "batch" else nullcontext()
         hidden = None
-        with torch.no_grad(), statistics:
+        with torch.no_grad(), statistics, self.precision.autocast():
             for start, size in bptt_windows(rows.shape[1], self.bptt):
-                inputs, targets = window(rows, start, size)
+                inputs, targets = self.to_device(window(rows, start, size))
                 output = self.model(inputs, hidden)
                 meter.update(output, targets)
                 hidden = output.hidden
@@ -329,7 +330,7 @@ class LanguageModelArchitectureStep(ArchitectureStep):
         if self.warming_up(trainer):
             return
         start, size = trainer.window
-        inputs, targets = window(self.rows, start % (self.rows.shape[1] - 1), size)
+        inputs, targets = trainer.to_device(window(self.rows, start % (self.rows.shape[1] - 1), size))
         hidden = self.hidden if self.hidden is not None else trainer.model.init_hidden(inputs.shape[0])
         result = self.architecture.step(trainer.batch, ((inputs, hidden), targets))
         self.check(result["val_loss"], trainer)

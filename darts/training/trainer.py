@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from darts import distributed
 from darts.architecture import detached
+from darts.device import FP32, Precision, to_device
 from darts.distributed import shard
 from darts.training.objective import MetricAccumulator, TaskLoss, higher_is_better
 
@@ -75,20 +76,22 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
             module.running_mean, module.running_var = mean, var
 
 
-def make_loader(data: Dataset, batch_size: int, seed: int | None = None, shuffle: bool = False) -> DataLoader:
+def make_loader(data: Dataset, batch_size: int, seed: int | None = None, shuffle: bool = False,
+                pin: bool = False) -> DataLoader:
     """A loader whose order depends on ``seed`` only; shuffled loaders drop a last incomplete batch.
 
     Under torch.distributed a shuffled loader reads this rank's share of the shuffled order (the same
-    order on every rank), so ``batch_size`` is per rank; an unshuffled one reads everything.
+    order on every rank), so ``batch_size`` is per rank; an unshuffled one reads everything. ``pin``: batches
+    in pinned memory, for a GPU (copied while the GPU computes).
     """
     generator = torch.Generator().manual_seed(0 if seed is None else seed)
     if not shuffle or not distributed.active():
         return DataLoader(data, batch_size, shuffle=shuffle, drop_last=shuffle and len(data) > batch_size,
-                          generator=generator)
+                          generator=generator, pin_memory=pin)
     # the order a single process's shuffled loader reads (its iterator draws a seed, then the permutation)
     torch.empty((), dtype=torch.int64).random_(generator=generator)
     order = shard(torch.randperm(len(data), generator=generator).tolist())
-    return DataLoader(data, batch_size, sampler=order, drop_last=len(order) > batch_size)
+    return DataLoader(data, batch_size, sampler=order, drop_last=len(order) > batch_size, pin_memory=pin)
 
 
 def call_model(model: nn.Module, inputs: Any) -> Any:
@@ -108,12 +111,14 @@ class Trainer:
     default ``val_loss``, or ``train_loss`` without validation data);
     ``epoch_metrics`` of every finished epoch are kept in ``history``. ``batch_norm_statistics``:
     ``"running"`` (the usual eval mode) or ``"batch"`` (see :func:`batch_statistics`; for supernets).
+    ``precision`` (fp32 by default) is the autocast of every forward pass and, for fp16, the gradient scaler
+    of the weight step. Batches move to the device of the model's first parameter.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: TaskLoss, train_data: Dataset,
                  batch_size: int, epochs: int, valid_data: Dataset | None = None,
                  callbacks: Sequence[Callback] = (), seed: int = 0, monitor: str | None = None,
-                 batch_norm_statistics: str = "running") -> None:
+                 batch_norm_statistics: str = "running", precision: Precision = FP32) -> None:
         if batch_norm_statistics not in ("running", "batch"):
             raise ValueError(f"batch_norm_statistics must be 'running' or 'batch', got {batch_norm_statistics!r}")
         self.batch_norm_statistics = batch_norm_statistics
@@ -139,6 +144,11 @@ class Trainer:
         self.epoch_metrics: dict[str, Any] = {}
         self.metrics = self.new_metrics()
         self.forward_model = _distributed(model) if distributed.active() else model
+        first = next(model.parameters(), None)
+        self.device = first.device if first is not None else torch.device("cpu")
+        self.precision = precision
+        #: fp16's gradient scaler (None in fp32 and bf16); saved in checkpoints
+        self.scaler = precision.scaler()
 
     # --- the loop --------------------------------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
@@ -160,26 +170,36 @@ class Trainer:
         self.call("before_epoch")
         self.model.train()
         self.metrics.reset()
-        for self.batch_index, self.batch in enumerate(loader):
+        for self.batch_index, batch in enumerate(loader):
+            self.batch = self.to_device(batch)
             self.call("before_batch")
             inputs, targets = self.batch
             self.optimizer.zero_grad(set_to_none=True)
-            if self.precomputed is not None:  # a callback computed this batch's gradient already
+            scaled = False
+            if self.precomputed is not None:  # a callback computed this batch's gradient already (unscaled)
                 weights, grads, self.loss, self.outputs = self.precomputed
                 self.precomputed = None
                 for weight, grad in zip(weights, grads):
                     weight.grad = grad
                 self.call("after_loss")
             else:
-                self.outputs = call_model(self.forward_model, inputs)
-                self.loss = self.loss_fn(self.outputs, targets)
+                with self.precision.autocast():
+                    self.outputs = call_model(self.forward_model, inputs)
+                    self.loss = self.loss_fn(self.outputs, targets)
                 self.call("after_loss")
-                self.loss.backward()
+                scaled = self.scaler is not None
+                (self.scaler.scale(self.loss) if scaled else self.loss).backward()
+                if scaled:  # callbacks (gradient clipping) see the true gradients
+                    self.scaler.unscale_(self.optimizer)
                 # drop the spent graph now: kept until the next batch's passes, its small nodes would stay
                 # scattered over the memory those passes could reuse
                 self.loss, self.outputs = self.loss.detach(), detached(self.outputs)
             self.call("after_backward")
-            self.optimizer.step()
+            if scaled:  # skips the step if a gradient overflowed float16, and adapts the scale
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
             self.call("after_step")
             # dropped now, not at the next batch: kept through its architecture step, these hundreds of small
             # tensors would stay scattered over the memory its passes free, and the heap would grow
@@ -202,7 +222,12 @@ class Trainer:
 
     def train_batches(self):
         """This epoch's training batches (a sized iterable), in an order that depends on (seed, epoch) only."""
-        return make_loader(self.train_data, self.batch_size, stream_seed(self.seed, self.epoch, 0), shuffle=True)
+        return make_loader(self.train_data, self.batch_size, stream_seed(self.seed, self.epoch, 0), shuffle=True,
+                           pin=self.device.type == "cuda")
+
+    def to_device(self, batch: Any) -> Any:
+        """``batch`` on the model's device."""
+        return batch if self.device.type == "cpu" else to_device(batch, self.device)
 
     def new_metrics(self) -> MetricAccumulator:
         """A fresh accumulator of the task's metrics."""
@@ -219,8 +244,8 @@ class Trainer:
         if self.batch_norm_statistics == "batch":
             while len(data) > 1 and len(data) % batch_size == 1:  # batch statistics need two examples or more
                 batch_size += 1
-        with torch.no_grad(), use_batch:
-            for inputs, targets in make_loader(data, batch_size):
+        with torch.no_grad(), use_batch, self.precision.autocast():
+            for inputs, targets in map(self.to_device, make_loader(data, batch_size, pin=self.device.type == "cuda")):
                 accumulator.update(call_model(self.model, inputs), targets)
         self.model.train(was_training)
         return accumulator.compute(prefix)
@@ -251,17 +276,23 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "global_step": self.global_step, "history": self.history, "best": self.best,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 "callbacks": {key: callback.state_dict() for key, callback in self._keyed_callbacks()},
-                "rng": torch.get_rng_state()}
+                "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         for key, callback in self._keyed_callbacks():
             callback.load_state_dict(state["callbacks"].get(key, {}))
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.history, self.best = list(state["history"]), state["best"]
         torch.set_rng_state(state["rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
 
     def _keyed_callbacks(self) -> Iterator[tuple[str, Callback]]:
         seen: dict[str, int] = {}

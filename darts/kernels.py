@@ -1,0 +1,59 @@
+"""The kernel seam: the one place that decides whether darts' own CPU machinery computes, or torch's operations.
+
+darts' speed machinery is written for float32 tensors on the CPU:
+- autograd nodes that keep less for the backward pass (separable convolutions, poolings, the weighted
+  BatchNorm of a mixed op, FactorizedReduce's sub-grids);
+- oneDNN-specific rewrites (dilated depthwise gradients by sub-grids and column pieces, matrix-product
+  pointwise convolutions);
+- numba kernels (sequence convolutions and poolings, batch norm), which also need numba and one torch thread;
+- glibc's heap kept from shrinking between steps (:mod:`darts.allocator`).
+
+All of it applies only where :func:`applies` says so: ``DARTS_KERNELS`` is ``auto`` (the default), every
+tensor is a float32 or float64 CPU tensor (float64 so that the tests of exact mathematics run the same code),
+autocast is off and torch is not tracing, exporting or compiling; the numba kernels also need float32, numba
+and one torch thread (:func:`numba_applies`). Elsewhere (a GPU, bf16 or fp16, ``torch.jit.trace``,
+``torch.export``, ONNX, ``torch.compile``) the named operations compute the same mathematics with torch's own
+differentiable operations, so cuDNN serves on a GPU and exported graphs hold torch operations only.
+``DARTS_KERNELS=torch`` switches the machinery off everywhere, e.g. to compare: every result is the same to
+float tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+#: the environment variable that chooses the kernels
+ENVIRONMENT = "DARTS_KERNELS"
+MODES = ("auto", "torch")
+_FULL_PRECISION = (torch.float32, torch.float64)
+
+
+def mode() -> str:
+    """``auto`` (darts' CPU machinery where it applies) or ``torch`` (torch's operations everywhere)."""
+    value = os.environ.get(ENVIRONMENT, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise ValueError(f"{ENVIRONMENT}={value!r} is not a kernel mode; use one of {', '.join(MODES)}")
+    return value
+
+
+def tracing() -> bool:
+    """Whether torch is tracing (``torch.jit.trace``), exporting (``torch.export``, ONNX) or compiling the code
+    that runs now: then only torch's own operations may run."""
+    exporting = getattr(torch.compiler, "is_exporting", None)
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or bool(exporting and exporting())
+
+
+def applies(*tensors: torch.Tensor) -> bool:
+    """Whether darts' CPU machinery computes an operation on ``tensors`` (see the module)."""
+    return (all(t.dtype in _FULL_PRECISION and t.device.type == "cpu" for t in tensors)
+            and not torch.is_autocast_enabled("cpu") and not tracing() and mode() == "auto")
+
+
+def numba_applies(*tensors: torch.Tensor) -> bool:
+    """Whether the numba kernels compute on ``tensors``: :func:`applies`, numba importable, one torch thread."""
+    from darts import compiled
+
+    return (compiled.njit is not None and torch.get_num_threads() == 1
+            and all(t.dtype == torch.float32 for t in tensors) and applies(*tensors))
