@@ -36,7 +36,8 @@ setup(
     extras_require={"test": ["pytest>=7", "hypothesis>=6", "pyarrow>=14", "pyts>=0.13", "vaderSentiment>=3.3",
                              "tensorboard>=2.14"],
                     "parquet": ["pyarrow>=14"], "eval": ["pyts>=0.13", "vaderSentiment>=3.3"],
-                    "tensorboard": ["tensorboard>=2.14"]},
+                    "tensorboard": ["tensorboard>=2.14"],
+                    "onnx": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"]},
     entry_points={
         "console_scripts": ["darts = darts.cli:main"],
         # the built-in families, registered exactly like a third-party plugin

@@ -129,13 +129,22 @@ class Network(nn.Module):
         self.alphas_reduce = (1e-3 * torch.randn(k, len(PRIMITIVES))).requires_grad_()
 
     def new(self):
-        model = Network(self._c, self._num_classes, self._layers, self._steps, self._multiplier)
+        # the published code ends this line with .cuda(): the new model goes where this one is
+        model = Network(self._c, self._num_classes, self._layers, self._steps, self._multiplier).placed(
+            self.classifier.weight.device)
         for x, y in zip(model.arch_parameters(), self.arch_parameters()):
             x.data.copy_(y.data)
         return model
 
     def arch_parameters(self):
         return [self.alphas_normal, self.alphas_reduce]
+
+    def placed(self, device) -> "Network":
+        """This network and its alphas (plain tensors, not parameters, as published) on ``device``."""
+        self.to(device)
+        self.alphas_normal = self.alphas_normal.detach().to(device).requires_grad_()
+        self.alphas_reduce = self.alphas_reduce.detach().to(device).requires_grad_()
+        return self
 
     def forward(self, x):
         s0 = s1 = self.stem(x)

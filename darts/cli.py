@@ -138,6 +138,15 @@ def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from darts.workflows import export
+
+    done = export(args.run_dir, args.format, args.out)
+    console.print(f"exported ({done.format}): {done.path}; largest difference from eager mode on {done.examples} "
+                  f"test examples {done.max_difference:.2e}", highlight=False, soft_wrap=True)
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace, console: Console) -> int:
     from darts.workflows import summary
 
@@ -244,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "(also written to RUN_DIR/evaluation.json).")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished search or train run")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    export = command("export", "write a trained network as TorchScript, ONNX or a torch.export program",
+                     "Write the trained network of a finished train run (eval mode, weights from model.pt) as "
+                     "TorchScript, ONNX or a torch.export program, load the file back and report its largest "
+                     "difference from eager mode on test examples. Never overwrites a file.")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished train run")
+    export.add_argument("--format", choices=["torchscript", "onnx", "exported-program"], default="torchscript",
+                        help="torchscript (RUN_DIR/model.torchscript.pt, the default), onnx (model.onnx; needs the "
+                             "extra [onnx]) or exported-program (model.pt2, torch.export.load)")
+    export.add_argument("--out", metavar="FILE", help="the file to write (default: in RUN_DIR, named as above)")
+    export.set_defaults(run=cmd_export)
 
     summary = command("summary", "parameters and multiply-adds of a network, without training",
                       "Build the search network of CONFIG, or with --genotype the discrete network (train.channels "

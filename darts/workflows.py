@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from rich.console import Console
@@ -50,6 +50,9 @@ from darts.training.objective import TaskLoss, default_monitor, majority_accurac
 from darts.selection import select_with_trainer
 from darts.training.tensorboard import TensorBoardLogger
 from darts.training.trainer import Callback, NonFiniteLossError, Trainer
+
+if TYPE_CHECKING:
+    from darts.export import Exported
 
 
 class RunError(RuntimeError):
@@ -507,25 +510,35 @@ def results_table(title: str, metrics: dict[str, float], baseline: dict[str, flo
 
 
 # --- evaluate ----------------------------------------------------------------------------------------------
-def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, float]:
-    """Rebuild a finished run's model from its directory and measure it on the test split."""
-    run_dir = Path(run_dir)
+def _finished_run(run_dir: Path, command: str) -> tuple[dict, RunConfig, TaskData, torch.nn.Module]:
+    """(run.json, configuration, data, model with its saved weights, on the CPU) of a finished run."""
     for name in ("run.json", "config.yaml", "model.pt"):
         if not (run_dir / name).exists():
-            raise RunDirectoryError(f"{run_dir} has no {name}; evaluate takes the directory of a finished search or train run")
+            raise RunDirectoryError(f"{run_dir} has no {name}; {command} takes the directory of a finished "
+                                    + ("train run" if command == "export" else "search or train run"))
     info = json.loads((run_dir / "run.json").read_text())
     config = load_config(run_dir / "config.yaml")
-    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     data = load_data(config)
     if info["command"] == "train" and info.get("network", "genotype") != "genotype":
-        model, batch_size, statistics = build_baseline(info["network"], config, data), config.train.batch_size, "running"
+        model = build_baseline(info["network"], config, data)
     elif info["command"] == "train":
         model = build_trained_network(run_dir / "genotype.json", config, data)
+    else:
+        model = build_search_network(config.model, data)
+    model.load_state_dict(load_torch(run_dir / "model.pt", "model"))
+    return info, config, data, model
+
+
+def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, float]:
+    """Rebuild a finished run's model from its directory and measure it on the test split."""
+    run_dir = Path(run_dir)
+    info, config, data, model = _finished_run(run_dir, "evaluate")
+    if info["command"] == "train":
         batch_size, statistics = config.train.batch_size, "running"
     else:
-        model, batch_size, statistics = build_search_network(config.model, data), config.search.batch_size, "batch"
-    model.load_state_dict(load_torch(run_dir / "model.pt", "model"))
+        batch_size, statistics = config.search.batch_size, "batch"
+    device = resolve_device(config.device)
     model.to(device)
     precision = Precision(config.precision, device)
     frozen = torch.optim.SGD(model.parameters(), 0.0)
@@ -543,6 +556,34 @@ def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, f
     if console is not None:
         console.print(results_table(f"{info['command']} run {run_dir.name}: test split", metrics, _baseline(data)))
     return metrics
+
+
+# --- export ------------------------------------------------------------------------------------------------
+def export(run_dir: str | Path, format: str = "torchscript", out: str | Path | None = None,
+           examples: int = 8) -> "Exported":
+    """Write the trained network of a finished ``darts train`` run as TorchScript, ONNX or an exported program
+    (see :mod:`darts.export`), checked against eager mode on ``examples`` test examples."""
+    from darts.export import FORMATS, export_network
+
+    run_dir = Path(run_dir)
+    if format not in FORMATS:
+        raise ValueError(f"export format {format!r} is not one of {', '.join(FORMATS)}")
+    info, config, data, model = _finished_run(run_dir, "export")
+    if info["command"] != "train":
+        raise RunDirectoryError(f"{run_dir} is a {info['command']} run; export takes a train run (a search's "
+                                "supernet is not the network to deploy: train its genotype first, darts train ... "
+                                f"--genotype {run_dir / 'genotype.json'})")
+    if isinstance(data, CorpusData):
+        raise ValueError("language models are not exported: their forward pass carries a hidden state from window "
+                         "to window; export is for classifiers and regressors")
+    if not (results := run_dir / "results.json").exists():
+        raise RunDirectoryError(f"{run_dir} has not finished (no {results.name}); resume it first")
+    take = min(examples, len(data.test))
+    check = torch.stack([data.test[i][0] for i in range(take)])
+    example = data.example_input(2)
+    names = [target.name for target in data.targets] if data.multi_task else ["output"]
+    path = Path(out) if out is not None else run_dir / f"model{FORMATS[format]}"
+    return export_network(model, example, check, format, path, names)
 
 
 # --- summary -----------------------------------------------------------------------------------------------

@@ -35,9 +35,8 @@ MATRIX_MIN_CHANNELS = 16
 def _matrix_applies(weight: torch.Tensor, *images: torch.Tensor) -> bool:
     """Whether the products of ``images`` with ``weight`` are matrix products: CPU channels-last images with
     enough channels (see the module)."""
-    return (min(weight.shape[:2]) >= MATRIX_MIN_CHANNELS
-            and all(image.dim() == 4 and image.is_contiguous(memory_format=torch.channels_last) for image in images)
-            and applies(weight, *images))
+    return (applies(weight, *images) and min(weight.shape[:2]) >= MATRIX_MIN_CHANNELS
+            and all(image.dim() == 4 and image.is_contiguous(memory_format=torch.channels_last) for image in images))
 
 
 def _pixels(image: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -24,9 +25,14 @@ class Problem:
 PC_FAMILIES = ("conv1d-pc", "conv2d-pc", "linear-pc")
 
 
-def make_problem(family: str, dtype: torch.dtype = torch.float64, seed: int = 0, batch: int = 6) -> Problem:
+#: the device of the device-parametrised tests: ``DARTS_TEST_DEVICE=cuda`` runs them on a GPU
+TEST_DEVICE = os.environ.get("DARTS_TEST_DEVICE", "cpu")
+
+
+def make_problem(family: str, dtype: torch.dtype = torch.float64, seed: int = 0, batch: int = 6,
+                 device: str = TEST_DEVICE) -> Problem:
     """A small supernet of ``family`` (``-pc``: PC-DARTS' options on) and two batches of random data with 3
-    classes."""
+    classes, on ``device`` (``DARTS_TEST_DEVICE``, the CPU by default)."""
     torch.manual_seed(seed)
     family, pc = family.removesuffix("-pc"), family.endswith("-pc")
     if family == "recurrent":
@@ -43,6 +49,8 @@ def make_problem(family: str, dtype: torch.dtype = torch.float64, seed: int = 0,
         for alpha in network.arch_parameters():
             alpha.normal_(0, 0.5)
     targets = [torch.randint(0, 3, (batch,)) for _ in range(2)]
+    network.to(device)
+    inputs, targets = [t.to(device) for t in inputs], [t.to(device) for t in targets]
     return Problem(network, (inputs[0], targets[0]), (inputs[1], targets[1]))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import os
 
 import pytest
 import torch
@@ -21,9 +20,9 @@ from darts.cli import main
 from darts.device import Precision, resolve, to_device
 from darts.training import Callback
 from darts.workflows import search, train
+from tests.conftest import TEST_DEVICE as DEVICE
 from tests.test_workflows import tiny
 
-DEVICE = os.environ.get("DARTS_TEST_DEVICE", "cpu")
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where there is no CUDA")
 
 

@@ -52,3 +52,72 @@ def test_kernels_stand_aside_while_torch_traces(one_thread):
     torch.jit.trace(probe, torch.ones(1))  # traced, then run again by the trace's own check
     assert seen[0] == (False, True) and (True, False) in seen
     assert all(not kernels for traced, kernels in seen if traced)
+
+
+# --- darts export: a train run's network, written and loaded back ------------------------------------------
+EXPORT_CASES = ["motifs-quick", "digits-quick", "tabular-quick", "keywords-quick"]  # conv1d, conv2d, linear, recurrent
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    """A finished one-epoch train run of a random genotype of each family's space."""
+    from darts.models import build_search_network
+    from darts.workflows import load_data, train
+    from tests.test_workflows import tiny
+
+    runs = {}
+    for preset in EXPORT_CASES:
+        folder = tmp_path_factory.mktemp(preset)
+        config = tiny(preset, "--train.epochs", "1")
+        genotype = build_search_network(config.model, load_data(config)).random_genotype(seed=1)
+        genotype.save(folder / "genotype.json")
+        runs[preset] = train(config, folder / "genotype.json", folder, quiet=True)
+    return runs
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("preset", EXPORT_CASES)
+@pytest.mark.parametrize("format", ["torchscript", "exported-program", "onnx"])
+def test_darts_export_writes_each_format_equal_to_eager_mode(trained_runs, preset, format, threads, tmp_path):
+    """Each format's file, loaded back, gives eager mode's outputs to 1e-5 on a batch of test examples, at one
+    thread (the CPU kernels serve eager mode) and at two."""
+    if format == "onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("onnxscript")
+    from darts.export import _flat
+    from darts.workflows import _finished_run, export
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        done = export(trained_runs[preset], format, tmp_path / f"model-{format}")
+    finally:
+        torch.set_num_threads(before)
+    assert done.path.exists() and done.max_difference < 1e-5
+    _, _, data, model = _finished_run(trained_runs[preset], "export")
+    x = torch.stack([data.test[i][0] for i in range(5)])  # another batch size than the trace's
+    with torch.no_grad():
+        eager = _flat(model.eval()(x))
+        if format == "torchscript":
+            ours = _flat(torch.jit.load(done.path)(x))
+        elif format == "exported-program":
+            ours = _flat(torch.export.load(done.path).module()(x))
+        else:
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(done.path), providers=["CPUExecutionProvider"])
+            ours = [torch.from_numpy(o) for o in session.run(None, {"input": x.numpy()})]
+    assert len(ours) == len(eager)
+    for a, b in zip(ours, eager):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_darts_export_refuses_what_it_cannot_write(trained_runs, tmp_path, capsys):
+    from darts.cli import main
+
+    run = trained_runs["motifs-quick"]
+    assert main(["export", str(run), "--out", str(tmp_path / "a.pt")]) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "a.pt")]) == 2
+    assert "a.pt exists already; choose another --out (nothing is overwritten)" in capsys.readouterr().err
+    assert main(["export", str(tmp_path)]) == 2
+    assert "has no run.json; export takes the directory of a finished train run" in capsys.readouterr().err
