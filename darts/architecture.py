@@ -75,8 +75,9 @@ class Architecture:
         grad_clip: the norm the weight step clips its gradient to (None: no clipping); the virtual step
             clips the same way, so that it is the step the weights will take. The clipping factor is a
             constant of the step: the mixed term is scaled by it too.
-        precision: the autocast of every pass (fp32: none). The weights, the alphas, their gradients, the
-            virtual step and the finite difference stay in float32. In fp16 every loss is multiplied by
+        precision: the autocast of every pass (fp32: none). The weights, the alphas, their gradients and the
+            virtual step stay in float32, and the mixed term's passes (finite difference or exact) run
+            without autocast. In fp16 every loss is multiplied by
             ``loss_scale`` before its backward pass and the gradients divided by it (so that small ones survive
             float16); an alpha step whose gradient is not finite is skipped (counted in ``skipped_steps``).
     """
@@ -155,10 +156,10 @@ class Architecture:
                                  float(all_reduce_mean([loss])[0]), val.output)
         # the virtual step w' = w - xi * (what the weight optimiser would do)
         exact = order == "exact"
-        # the forward difference reuses grad_alpha L_train(w) from this same backward pass: then in float32,
-        # as the finite difference's other pass
+        # the forward difference reuses grad_alpha L_train(w) from this same backward pass: then in float32, as
+        # the finite difference's other pass; the exact product differentiates this pass twice: in float32 too
         at_w = self.difference == "forward" and not exact
-        train_loss = self._loss(weights, train, autocast=not at_w)
+        train_loss = self._loss(weights, train, autocast=not (at_w or exact))
         wanted = weights + self.alphas if at_w else weights
         grads_at_w = _zeros_for_none(self._grad(train_loss, wanted, create_graph=exact), wanted)
         if not exact:  # kept through the next passes: in one allocation (darts.packing)

@@ -75,12 +75,12 @@ def trained_runs(tmp_path_factory):
     return runs
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("format, threads", [("torchscript", 1), ("torchscript", 2), ("exported-program", 1),
+                                             ("exported-program", 2), ("onnx", 1)])
 @pytest.mark.parametrize("preset", EXPORT_CASES)
-@pytest.mark.parametrize("format", ["torchscript", "exported-program", "onnx"])
 def test_darts_export_writes_each_format_equal_to_eager_mode(trained_runs, preset, format, threads, tmp_path):
     """Each format's file, loaded back, gives eager mode's outputs to 1e-5 on a batch of test examples, at one
-    thread (the CPU kernels serve eager mode) and at two."""
+    thread (the CPU kernels serve eager mode) and at two (ONNX, the slowest to export, at one)."""
     if format == "onnx":
         pytest.importorskip("onnxruntime")
         pytest.importorskip("onnxscript")
