@@ -113,13 +113,14 @@ def test_autocast_on_the_cpu_gives_a_hypergradient_close_to_fp32s(family, order,
     assert float((ours - reference).norm() / reference.norm()) < relative
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_a_search_and_a_training_run_in_reduced_precision(precision, tmp_path):
-    config = tiny("motifs-quick", "--precision", precision, "--device", DEVICE)
+@pytest.mark.parametrize("preset, precision", [("motifs-quick", "bf16"), ("motifs-quick", "fp16"),
+                                               ("tabular-quick", "bf16")])  # tabular: a regression target too
+def test_a_search_and_a_training_run_in_reduced_precision(preset, precision, tmp_path):
+    config = tiny(preset, "--precision", precision, "--device", DEVICE)
     run = search(config, tmp_path, quiet=True)
     trained = train(config, run / "genotype.json", tmp_path, quiet=True)
     results = json.loads((trained / "results.json").read_text())
-    assert 0 < results["test"]["test_loss"] < 10
+    assert 0 < results["test"]["test_loss"] < 10 and all(v == v for v in results["test"].values())  # no NaN
     checkpoint = torch.load(trained / "checkpoint.pt", weights_only=True)
     assert (checkpoint["scaler"] is not None) == (precision == "fp16")
 

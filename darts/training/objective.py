@@ -82,7 +82,7 @@ class MetricAccumulator:
         batch = len(next(iter(targets.values())))
         with torch.no_grad():
             for name, target in self.loss.targets.items():
-                output = outputs[name].detach()
+                output = outputs[name].detach().float()  # under autocast: bf16 or fp16, which numpy lacks
                 self._losses[name] += float(_loss(target, output, targets[name])) * batch
                 prediction = output.argmax(-1) if target.kind == "classification" else output
                 self._predictions[name].append(prediction.cpu().numpy())
