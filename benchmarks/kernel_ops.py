@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from darts import kernels  # noqa: E402
+from darts.allocator import keep_freed_memory_unless_disabled  # noqa: E402
 from darts.search_space.weighted_norm import weighted_batch_norm  # noqa: E402
 from darts_plugins.depthwise import DepthwiseConv, SeparableConv  # noqa: E402
 from darts_plugins.pointwise import PointwiseConv  # noqa: E402
@@ -103,12 +104,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     if args.out and os.path.exists(args.out):
         parser.error(f"{args.out} exists; give another --out")
+    kept = keep_freed_memory_unless_disabled()  # as the command line does (both ways alike)
     torch.manual_seed(0)
     print(f"{'operation':<36}{'':>13}{'darts':>13}{'torch':>13}{'torch/darts':>12}")
     rows = [row for threads in map(int, args.threads.split(",")) for row in measure(args.repeats, threads)]
     if args.out:
         machine = {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                   "torch": torch.__version__}
+                   "torch": torch.__version__, "kept_freed_memory": kept}
         with open(f"{args.out}.partial", "w", encoding="utf-8") as handle:
             json.dump({"machine": machine, "rows": rows}, handle, indent=2)
         os.replace(f"{args.out}.partial", args.out)

@@ -3,9 +3,9 @@
 The kernels (:mod:`darts.search_space.batch_norm_kernels`, :mod:`darts_plugins.depthwise_kernels`,
 :mod:`darts_plugins.pooling_kernels`) are
 single-threaded CPU code for float32 tensors. Whether they apply is decided by the kernel seam,
-:func:`darts.kernels.numba_applies` (numba importable, one torch thread, ``DARTS_KERNELS`` not ``torch``, no
-autocast, and torch not tracing, exporting or compiling: the kernels read raw data pointers, which traced, fake
-and symbolic tensors lack); otherwise torch's kernels serve.
+:func:`darts.kernels.numba_applies` (numba importable, ``DARTS_KERNELS`` not ``torch``, no autocast, and torch
+not tracing, exporting or compiling: the kernels read raw data pointers, which traced, fake and symbolic tensors
+lack); otherwise torch's kernels serve.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ depthwise output, which only the pointwise weight gradient reads, is computed ag
 wants no weight gradient (a finite-difference pass) does not compute it at all. A search step then keeps a
 third less (610 against 400 MiB of saved activations on the ``cnn-c8`` supernet).
 
-Sequences (float32, CPU, one thread) take numba kernels instead (:mod:`darts_plugins.depthwise_kernels`),
+Sequences (float32, CPU) take numba kernels instead (:mod:`darts_plugins.depthwise_kernels`),
 up to 8 times faster than oneDNN's 1D convolutions on P3B5's batches (least at length 32), and the
 pointwise half is a matrix product (:mod:`darts_plugins.pointwise`).
 

@@ -1,4 +1,4 @@
-"""Depthwise convolution of sequences (contiguous float32 CPU tensors, one thread), compiled by numba.
+"""Depthwise convolution of sequences (contiguous float32 CPU tensors), single-threaded, compiled by numba.
 
 On a CPU, PyTorch runs a depthwise ``conv1d`` through oneDNN as a 2D problem, which costs 100 to 200 us
 for P3B5's 64x8x128 to 64x32x32 batches whatever the kernel, and its weight gradient 130 to 380 us (dilated
@@ -6,7 +6,7 @@ ones the most). These kernels loop over each (sample, channel) row once per tap 
 loop: 30 to 130 us forward, and about as much for each gradient, on the same batches (AVX2, one thread).
 Indices are unsigned, so that numba checks no negative index and the loops vectorise.
 
-They apply (:func:`usable`) to 3D float32 CPU tensors, torch on one thread, numba importable, as the kernel
+They apply (:func:`usable`) to 3D float32 CPU tensors, numba importable, as the kernel
 seam decides (:func:`darts.kernels.numba_applies`); the callers (:mod:`darts_plugins.depthwise`) use PyTorch's
 convolutions otherwise, and under double backward, where the gradients must be differentiable.
 """

@@ -6,13 +6,11 @@ the same product as ``weight @ x`` batched over the sequences (``bmm``; ``matmul
 pass 270 us to 1.7 ms against 170 to 200 us as two matrix products (autograd's own backward of the batched
 product is slower: it expands the weight over the batch).
 
-Channels-last images on a CPU with at least :data:`MATRIX_MIN_CHANNELS` channels in and out are one matrix
-product of their (pixels, channels) view (``mm``). On an AVX2 CPU, for the supernets' 16 to 64-channel batches
-(16 or 32 images), against oneDNN's convolution: the product 0.94 to 1.6 times as fast, the input gradient 1.2
-to 1.7 times, the weight gradient 1.4 to 2.4 times (a 32x16x16x16 batch: about 70 us each, against 105 to
-130 us). With 8 channels MKL's skinny product is 4 to 5 times slower than oneDNN, so fewer channels stay with
-``conv2d``, as do other dimensions and layouts, and everything the kernel seam keeps with torch
-(:func:`darts.kernels.applies`: a GPU, autocast, tracing, ``DARTS_KERNELS=torch``).
+Images (and other dimensions) stay with torch's convolution: as matrix products of their (pixels, channels)
+view, channels-last images were as fast as oneDNN's convolution in whole search steps (``cnn-c8``: plain and
+second-order steps within 1 %; ``cnn-c16-b16``: within 3 %), so that rewrite was dropped. Sequences take the
+matrix products where the kernel seam lets darts' machinery compute (:func:`darts.kernels.applies`: not on a
+GPU, under autocast, while tracing or with ``DARTS_KERNELS=torch``).
 
 The backward pass is written with matrix products, so double backward (the exact second-order step) works.
 """
@@ -28,34 +26,9 @@ from darts.kernels import applies
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
-#: the fewest channels (in and out) with which a channels-last image's product is ``mm`` rather than ``conv2d``
-MATRIX_MIN_CHANNELS = 16
-
-
-def _matrix_applies(weight: torch.Tensor, *images: torch.Tensor) -> bool:
-    """Whether the products of ``images`` with ``weight`` are matrix products: CPU channels-last images with
-    enough channels (see the module)."""
-    return (applies(weight, *images) and min(weight.shape[:2]) >= MATRIX_MIN_CHANNELS
-            and all(image.dim() == 4 and image.is_contiguous(memory_format=torch.channels_last) for image in images))
-
-
-def _pixels(image: torch.Tensor) -> torch.Tensor:
-    """A channels-last image (batch, channels, height, width) as its (pixels, channels) matrix: a view."""
-    return image.permute(0, 2, 3, 1).reshape(-1, image.shape[1])
-
-
-def _image(pixels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """A (pixels, channels) matrix as a channels-last image of ``like``'s batch and size: a view."""
-    batch, _, height, width = like.shape
-    return pixels.view(batch, height, width, -1).permute(0, 3, 1, 2)
-
-
 def pointwise_product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``convNd(x, weight)`` for a 1-wide ``weight`` (out, in, 1, ...), without autograd (for use inside other
-    autograd Functions): for sequences (batch, in, length) a batched matrix product, for channels-last images
-    with enough channels a product of their (pixels, channels) view."""
-    if _matrix_applies(weight, x):
-        return _image(torch.mm(_pixels(x), weight.flatten(1).t()), x)
+    autograd Functions): for sequences (batch, in, length) a batched matrix product."""
     if x.dim() != 3:
         return _CONV[x.dim() - 2](x, weight)
     w = weight.squeeze(-1)
@@ -67,11 +40,6 @@ def pointwise_product_backward(grad: torch.Tensor, x: torch.Tensor | None, weigh
     """The gradients of :func:`pointwise_product`'s input and weight (``x`` is read for the weight's only), in
     differentiable operations."""
     ndim = grad.dim() - 2
-    if _matrix_applies(weight, grad, *([x] if want_weight else [])):
-        grad_pixels, w = _pixels(grad), weight.flatten(1)
-        grad_x = _image(torch.mm(grad_pixels, w), grad) if want_input else None
-        grad_w = torch.mm(grad_pixels.t(), _pixels(x)).view_as(weight) if want_weight else None
-        return grad_x, grad_w
     if ndim != 1:
         if not want_weight:
             return _CONV_TRANSPOSE[ndim](grad, weight) if want_input else None, None
@@ -97,9 +65,9 @@ class _Pointwise(torch.autograd.Function):
 
 
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``convNd(x, weight)`` for a 1-wide kernel without bias, stride 1: a matrix product for sequences and
-    channels-last images with enough channels where the kernel seam lets darts' CPU machinery compute."""
-    if (x.dim() == 3 and applies(x, weight)) or _matrix_applies(weight, x):
+    """``convNd(x, weight)`` for a 1-wide kernel without bias, stride 1: a matrix product for sequences where the
+    kernel seam lets darts' CPU machinery compute, else torch's convolution."""
+    if x.dim() == 3 and applies(x, weight):
         return _Pointwise.apply(x, weight)
     return _CONV[x.dim() - 2](x, weight)
 

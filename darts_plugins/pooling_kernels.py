@@ -1,4 +1,4 @@
-"""Max and average pooling of sequences and channels-last images (float32 CPU tensors, one thread), by numba.
+"""Max and average pooling of sequences and channels-last images (float32 CPU tensors), single-threaded numba.
 
 PyTorch's CPU pooling is slow for DARTS' 3-wide windows. Sequences: on P3B5's 64x8x128 to 64x32x32 batches,
 ``avg_pool1d`` (padding not counted) takes about 0.6 ms forward and 0.5 ms backward, and the backward pass
@@ -16,8 +16,8 @@ neighbours' are consecutive: one flat vectorised loop per tap, 0.3 to 0.35 ms (0
 Strided windows loop over the outputs: 1 to 1.9 times faster than torch; max pooling's strided backward
 pass stays torch's, twice as fast there.
 
-They apply (:func:`usable`, :func:`usable_2d`) to 3D float32 CPU tensors and channels-last 4D ones, torch on
-one thread, numba importable, as the kernel seam decides (:func:`darts.kernels.numba_applies`).
+They apply (:func:`usable`, :func:`usable_2d`) to 3D float32 CPU tensors and channels-last 4D ones, numba
+importable, as the kernel seam decides (:func:`darts.kernels.numba_applies`).
 """
 
 from __future__ import annotations

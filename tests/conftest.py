@@ -70,10 +70,9 @@ def seeded() -> None:
 
 
 @pytest.fixture
-def numba_off():
-    """Two torch threads: the numba kernels stand aside (they are single-threaded), darts' other CPU machinery
-    (the lean autograd nodes, the oneDNN rewrites) stays."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(threads)
+def numba_off(monkeypatch):
+    """As if numba were not installed: the numba kernels stand aside, darts' other CPU machinery (the lean
+    autograd nodes, the oneDNN rewrites) stays."""
+    from darts import compiled
+
+    monkeypatch.setattr(compiled, "njit", None)

@@ -103,8 +103,7 @@ def test_the_weighted_sum_takes_a_weight_alone_or_a_term_in_another_layout_and_r
         batch_norm_kernels.forward(z, None, None, 0.1, 1e-5, None, before)
 
 
-def test_the_kernels_apply_only_to_float32_channels_innermost_or_contiguous_cpu_tensors_on_one_thread(
-        monkeypatch):
+def test_the_kernels_apply_only_to_float32_channels_innermost_or_contiguous_cpu_tensors(monkeypatch):
     image = torch.randn(2, 3, 4, 5)
     assert batch_norm_kernels.usable(image.contiguous(memory_format=torch.channels_last))
     assert batch_norm_kernels.usable(torch.randn(6, 3))
@@ -118,11 +117,15 @@ def test_the_kernels_apply_only_to_float32_channels_innermost_or_contiguous_cpu_
     assert not batch_norm_kernels.usable(torch.randn(6, 3))
     monkeypatch.delenv("DARTS_KERNELS")
     threads = torch.get_num_threads()
-    try:
+    try:  # single-threaded kernels, used at any thread count
         torch.set_num_threads(2)
-        assert not batch_norm_kernels.usable(torch.randn(6, 3))
+        assert batch_norm_kernels.usable(torch.randn(6, 3))
     finally:
         torch.set_num_threads(threads)
+    from darts import compiled
+
+    monkeypatch.setattr(compiled, "njit", None)  # numba not installed
+    assert not batch_norm_kernels.usable(torch.randn(6, 3))
 
 
 def test_the_fused_batch_norms_use_the_kernels_with_torchs_numbers():

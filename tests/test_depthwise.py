@@ -128,7 +128,7 @@ def test_wide_kernels_reach_torch_at_most_three_wide(ndim, kernel, dilation, siz
                                                      numba_off):
     """What oneDNN's fast depthwise weight-gradient kernel needs: every kernel torch sees is undilated (after
     space to batch, or the phases as channels), at most 3 wide in its last dimension, and no larger than its
-    (padded) input (the numba kernels, which take float32 sequences first, off on two threads)."""
+    (padded) input (the numba kernels, which take float32 sequences first, off: as without numba)."""
     x = torch.randn(2, 4, *[size] * ndim)
     if channels_last and ndim == 2:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -85,8 +85,10 @@ def test_the_kernels_refuse_what_they_do_not_compute():
     assert depthwise_kernels.usable(x)
     assert not depthwise_kernels.usable(x.double()) and not depthwise_kernels.usable(x[..., None])
     threads = torch.get_num_threads()
-    try:
+    try:  # single-threaded kernels, used at any thread count (faster than torch's two-thread convolutions)
         torch.set_num_threads(2)
-        assert not depthwise_kernels.usable(x)
+        assert depthwise_kernels.usable(x)
     finally:
         torch.set_num_threads(threads)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not depthwise_kernels.usable(x)

@@ -140,13 +140,16 @@ def test_fp16_skips_an_alpha_step_whose_gradient_overflows():
 
 # --- the kernel seam ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("family, shape", [("conv1d", (8, 4, 32)), ("conv2d", (8, 3, 12, 12)), ("linear", (8, 12))])
-def test_switched_to_torch_every_result_is_the_same_to_float_tolerance(family, shape, monkeypatch, numba_off):
+def test_switched_to_torch_every_result_is_the_same_to_float_tolerance(family, shape, monkeypatch):
     """The same supernet's loss, weight and alpha gradients and running statistics with darts' CPU machinery
-    (one thread: the numba kernels too) and with torch's operations alone."""
+    (with the numba kernels, and without numba) and with torch's operations alone."""
+    from darts import compiled
 
-    def step(mode: str, threads: int):
+    numba = compiled.njit
+
+    def step(mode: str, with_numba: bool):
         monkeypatch.setenv(kernels.ENVIRONMENT, mode)
-        torch.set_num_threads(threads)
+        monkeypatch.setattr(compiled, "njit", numba if with_numba else None)
         torch.manual_seed(0)
         network = SearchNetwork(family, shape[1], 8, 3, layers=3, nodes=2, partial_channels=2)
         x, y = torch.randn(*shape), torch.randint(0, 3, (8,))
@@ -155,9 +158,9 @@ def test_switched_to_torch_every_result_is_the_same_to_float_tolerance(family, s
         return loss, [p.grad for p in network.parameters()], [a.grad for a in network.arch_parameters()], \
             [b.clone() for b in network.buffers()]
 
-    reference = step("torch", 1)
-    for threads in (1, 2):
-        ours = step("auto", threads)
+    reference = step("torch", True)
+    for with_numba in (True, False):
+        ours = step("auto", with_numba)
         torch.testing.assert_close(ours[0], reference[0], rtol=1e-5, atol=1e-6)
         for a, b in zip(ours[1] + ours[2] + ours[3], reference[1] + reference[2] + reference[3]):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

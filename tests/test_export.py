@@ -13,7 +13,7 @@ from darts.kernels import numba_applies, tracing
 @pytest.fixture
 def one_thread():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the CPU kernels' condition
+    torch.set_num_threads(1)  # as the README runs everything (the kernels serve eager passes at any count)
     yield
     torch.set_num_threads(threads)
 

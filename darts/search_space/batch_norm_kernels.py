@@ -1,4 +1,4 @@
-"""Training-mode batch norm of float32 CPU tensors on one thread, compiled by numba.
+"""Training-mode batch norm of float32 CPU tensors, single-threaded, compiled by numba.
 
 PyTorch's CPU batch norm is slow for DARTS' small tensors: on a channels-last 32x8x32x32 batch (few channels
 innermost, where DARTS' 2D convolutions are fastest) its forward pass takes about 9 times an elementwise
@@ -12,9 +12,8 @@ backward (AVX2, one thread). The forward kernel can also add ``weight`` x its ou
 far, in the same pass.
 
 They are used where they apply (:func:`usable`): numba importable, a float32 CPU tensor with its channels
-innermost or a contiguous one with at most :data:`MAX_LANES` values per sample, torch on one thread (the
-kernels are single-threaded), as the kernel seam decides (:func:`darts.kernels.numba_applies`). Everything else goes to torch's
-kernels. The variance is accumulated around a per-channel shift (the channel's first value), and the output
+innermost or a contiguous one with at most :data:`MAX_LANES` values per sample, as the kernel seam decides
+(:func:`darts.kernels.numba_applies`). Everything else goes to torch's kernels. The variance is accumulated around a per-channel shift (the channel's first value), and the output
 computed as (z - shift) - (mean - shift), so that a large mean cancels no digits. Tensors are passed by
 address (``data_ptr``), which costs less per call than numpy views.
 """

@@ -9,7 +9,7 @@ primitive. Both gradients can be written with the output x̂ alone,
 
 so this node keeps x̂ and the per-channel invstd only. Given the mixed op's sum so far, it returns that sum
 plus ``weight * x̂`` (d/d sum = g). The forward pass is torch's batch norm (same numbers, running statistics
-updated the same way), or on float32 CPU tensors on one thread (channels-last images, sequences) the kernels of
+updated the same way), or on float32 CPU tensors (channels-last images, sequences) the kernels of
 :mod:`darts.search_space.batch_norm_kernels`, which also add the weighted term in the same pass. The
 backward pass is torch's batch-norm backward kernel (or that module's) fed with x̂; under ``create_graph``
 (the exact second-order step) it is written with differentiable operations on x̂ and invstd, which are
