@@ -9,8 +9,10 @@
 # 3. the step-speed benchmark on CUDA: darts' plain, first, second, fast and fast-pc steps in fp32 and bf16,
 #    and the published implementation's steps (fp32), with CUDA's peak memory;
 # 4. a two-process torchrun search (NCCL) when the machine has two GPUs, skipped on one.
-# It needs darts importable by `python3` (e.g. `pip install --no-deps -e .` with pydantic and the other
-# dependencies the machine lacks) and never stops at a failed part: each part's exit status is in the JSON.
+# It needs darts importable by `python3`: `python3 -m pip install --no-deps -e .`, plus any dependency the
+# machine lacks (the lent GPU machines' image, seen 2026-11: torch 2.11 and all of darts' dependencies except
+# pydantic; carry wheels of pydantic, pydantic-core, annotated-types and typing-inspection for Python 3.12).
+# It never stops at a failed part: each part's exit status is in the JSON. Worst case 7.5 minutes (timeouts).
 # A dry run of the script itself on a CPU: DEVICE=cpu CONFIGS=tiny bash benchmarks/gpu_check.sh /tmp/check.json
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,19 +27,19 @@ export PYTHONUNBUFFERED=1 DARTS_TEST_DEVICE=$device
 started=$(date +%s)
 
 echo "1/4 tests on CUDA" >&2
-timeout 150 $python -m pytest -q -p no:cacheprovider tests/test_device.py \
+timeout 100 $python -m pytest -q -p no:cacheprovider tests/test_device.py \
     "tests/test_architecture.py::test_second_order_matches_autograd_through_the_unrolled_step" \
     "tests/test_architecture.py::test_the_forward_difference_of_the_fast_mode_approaches_the_exact_product" \
     > "$work/tests.log" 2>&1
 tests=$?
 
 echo "2/4 search and training from the CLI" >&2
-timeout 120 $python -m darts search motifs-quick --device $device --search.epochs 4 --search.warmup_epochs 1 \
+timeout 70 $python -m darts search motifs-quick --device $device --search.epochs 4 --search.warmup_epochs 1 \
     --runs "$work/runs" --quiet > "$work/cli.log" 2>&1
 cli=$?
 if [ $cli -eq 0 ]; then
     searched=$(ls -d "$work"/runs/search-* | head -1)
-    timeout 60 $python -m darts train motifs-quick --device $device --precision bf16 --genotype "$searched/genotype.json" \
+    timeout 40 $python -m darts train motifs-quick --device $device --precision bf16 --genotype "$searched/genotype.json" \
         --runs "$work/runs" --quiet >> "$work/cli.log" 2>&1
     cli=$?
 fi
@@ -45,17 +47,17 @@ fi
 echo "3/4 step speed, fp32 and bf16" >&2
 steps=plain,first,second,fast,fast-pc
 timeout 150 $python benchmarks/step_speed.py --configs "$configs" --device $device --precision fp32 \
-    --steps $steps,ref-plain,ref-first,ref-second --repeats 10 --warmup 3 --out "$work/fp32.json" > "$work/speed.log" 2>&1
+    --steps $steps,ref-plain,ref-first,ref-second --repeats 5 --warmup 2 --out "$work/fp32.json" > "$work/speed.log" 2>&1
 speed_fp32=$?
-timeout 90 $python benchmarks/step_speed.py --configs "$configs" --device $device --precision bf16 \
-    --steps $steps --repeats 10 --warmup 3 --out "$work/bf16.json" >> "$work/speed.log" 2>&1
+timeout 100 $python benchmarks/step_speed.py --configs "$configs" --device $device --precision bf16 \
+    --steps $steps --repeats 5 --warmup 2 --out "$work/bf16.json" >> "$work/speed.log" 2>&1
 speed_bf16=$?
 
 echo "4/4 torchrun on two GPUs" >&2
 gpus=$($python -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
 torchrun=skipped
 if [ "$gpus" -ge 2 ]; then
-    timeout 120 $python -m torch.distributed.run --nproc_per_node=2 -m darts search motifs-quick --device $device \
+    timeout 90 $python -m torch.distributed.run --nproc_per_node=2 -m darts search motifs-quick --device $device \
         --search.epochs 2 --search.warmup_epochs 1 --runs "$work/ddp" --quiet > "$work/torchrun.log" 2>&1
     torchrun=$?
 fi
