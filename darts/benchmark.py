@@ -22,6 +22,7 @@ from darts import distributed
 from darts.config import RunConfig
 from darts.data.datasets import split_labels
 from darts.io import atomic_write_json, atomic_write_text
+from darts.device import resolve as resolve_device
 from darts.models import build_search_network
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.training.objective import higher_is_better
@@ -38,7 +39,8 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
     distributed.init_from_environment()  # a script under torchrun: one benchmark over its processes
     if resume is not None:
         config, name = _resumable(Path(resume))
-    data = load_data(config)  # bad files fail here, before any directory exists
+    resolve_device(config.device)  # a missing GPU fails here, before any directory exists
+    data = load_data(config)  # bad files fail here too
     targets = [t.name for t in data.targets if t.kind == "classification"]
     if not targets:
         raise ValueError(f"task {config.task!r} has no classification target to benchmark")

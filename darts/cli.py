@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 def cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from darts.workflows import evaluate
 
-    evaluate(args.run_dir, console)
+    evaluate(args.run_dir, console, args.device)
     return 0
 
 
@@ -252,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "Rebuild the model saved in a search or train run directory and report its test metrics "
                        "(also written to RUN_DIR/evaluation.json).")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="directory of a finished search or train run")
+    evaluate.add_argument("--device", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps (default: the run's)")
     evaluate.set_defaults(run=cmd_evaluate)
 
     export = command("export", "write a trained network as TorchScript, ONNX or a torch.export program",

@@ -530,15 +530,16 @@ def _finished_run(run_dir: Path, command: str) -> tuple[dict, RunConfig, TaskDat
     return info, config, data, model
 
 
-def evaluate(run_dir: str | Path, console: Console | None = None) -> dict[str, float]:
-    """Rebuild a finished run's model from its directory and measure it on the test split."""
+def evaluate(run_dir: str | Path, console: Console | None = None, device: str | None = None) -> dict[str, float]:
+    """Rebuild a finished run's model from its directory and measure it on the test split, on ``device`` (by
+    default the run's own, e.g. ``cpu`` for a GPU run's files on a laptop)."""
     run_dir = Path(run_dir)
     info, config, data, model = _finished_run(run_dir, "evaluate")
     if info["command"] == "train":
         batch_size, statistics = config.train.batch_size, "running"
     else:
         batch_size, statistics = config.search.batch_size, "batch"
-    device = resolve_device(config.device)
+    device = resolve_device(device or config.device)
     model.to(device)
     precision = Precision(config.precision, device)
     frozen = torch.optim.SGD(model.parameters(), 0.0)

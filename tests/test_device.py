@@ -19,7 +19,7 @@ from darts.architecture import Architecture
 from darts.cli import main
 from darts.device import Precision, resolve, to_device
 from darts.training import Callback
-from darts.workflows import search, train
+from darts.workflows import evaluate, search, train
 from tests.conftest import TEST_DEVICE as DEVICE
 from tests.test_workflows import tiny
 
@@ -50,6 +50,8 @@ def test_the_cli_refuses_cuda_without_cuda_with_exit_2_and_no_run_directory(tmp_
     assert "Traceback" not in err and not (tmp_path / "runs").exists()
     assert main(["search", "motifs-quick", "--device", "gpu"]) == 2
     assert "device is one of auto, cpu, cuda, cuda:N (a GPU's index) or mps, not 'gpu'" in capsys.readouterr().err
+    assert main(["bench", "p3b5", "--quick", "--device", "cuda", "--runs", str(tmp_path / "bench")]) == 2
+    assert "torch sees no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "bench").exists()
 
 
 def test_batches_of_any_nesting_move_to_the_device():
@@ -80,6 +82,9 @@ def test_the_configured_device_holds_the_model_the_alphas_and_every_batch(tmp_pa
     assert json.loads((run / "results.json").read_text())["final"]["arch_steps"] > 0
     trained = train(config, run / "genotype.json", tmp_path, callbacks=[where], quiet=True)
     assert where.seen == {torch.device(DEVICE).type} and (trained / "results.json").exists()
+    # a run's files evaluate anywhere: on the CPU whatever device trained them
+    expected = json.loads((trained / "results.json").read_text())["test"]
+    assert evaluate(trained, device="cpu") == pytest.approx(expected, rel=1e-4, abs=1e-6)
 
 
 # --- precision -----------------------------------------------------------------------------------------------
