@@ -77,9 +77,9 @@ class Architecture:
             constant of the step: the mixed term is scaled by it too.
         precision: the autocast of every pass (fp32: none). The weights, the alphas, their gradients and the
             virtual step stay in float32, and the mixed term's passes (finite difference or exact) run
-            without autocast. In fp16 every loss is multiplied by
-            ``loss_scale`` before its backward pass and the gradients divided by it (so that small ones survive
-            float16); an alpha step whose gradient is not finite is skipped (counted in ``skipped_steps``).
+            without autocast. In fp16 every loss is multiplied by ``loss_scale`` before its backward pass and
+            the gradients divided by it (so that small ones survive float16); an alpha step whose gradient is
+            not finite is skipped (counted in ``skipped_steps``).
     """
 
     def __init__(self, network: nn.Module, weight_optimizer: torch.optim.Optimizer, loss_fn: LossFn,
