@@ -1,8 +1,8 @@
 """Export the trained network of a ``darts train`` run: TorchScript, ONNX or a ``torch.export`` program.
 
 The network is exported in eval mode (BatchNorm's running statistics, no dropout) from the run's
-``model.pt``, traced on a batch of the test split, then loaded back from the written file and checked
-against eager mode on other test examples. Under tracing and export darts' CPU machinery stands aside
+``model.pt``, traced on a batch made of the first training example, then loaded back from the written file
+and checked against eager mode on test examples. Under tracing and export darts' CPU machinery stands aside
 (:mod:`darts.kernels`), so the files hold torch's operations only, at any thread count.
 
 Multi-task networks return one output per task: a dict in TorchScript and exported programs, outputs named

@@ -3,8 +3,8 @@
 darts' speed machinery is written for float32 tensors on the CPU:
 - autograd nodes that keep less for the backward pass (separable convolutions, poolings, the weighted
   BatchNorm of a mixed op, FactorizedReduce's sub-grids);
-- oneDNN-specific rewrites (dilated depthwise gradients by sub-grids and column pieces, matrix-product
-  pointwise convolutions);
+- oneDNN-specific rewrites (dilated depthwise gradients by sub-grids and column pieces; 1-wide convolutions
+  of sequences as batched matrix products);
 - numba kernels (sequence convolutions and poolings, batch norm), single-threaded, which also need numba;
 - glibc's heap kept from shrinking between steps (:mod:`darts.allocator`).
 
