@@ -37,10 +37,13 @@ class ModelConfig(Section):
     nodes: int = Field(4, ge=1, description="intermediate nodes per cell")
     multiplier: int | None = Field(None, ge=1, description="nodes concatenated into the cell output; null: all")
     stem_multiplier: int = Field(3, ge=1, description="stem channels = stem_multiplier * channels")
-    global_pool: Literal["family", "max", "avg", "avgmax"] = Field(
+    global_pool: Literal["family", "max", "avg", "avgmax", "lse"] = Field(
         "family", description="pooling before the heads: the family's own (global average pooling for conv "
                               "cells, a recurrent cell's last hidden state), global max or average pooling (over "
-                              "time for recurrent cells), or avgmax: both, concatenated (conv cells)")
+                              "time for recurrent cells), avgmax: both, concatenated, or lse: log-sum-exp "
+                              "pooling, a smooth maximum (conv cells)")
+    pool_sharpness: float = Field(1.0, gt=0, description="lse pooling's r in (1/r) log mean exp(r x): the "
+                                                         "average as r -> 0, the maximum as r grows")
     embedding_dim: int = Field(32, ge=1, description="token embedding size (token inputs)")
     hidden_size: int = Field(32, ge=1, description="hidden state size (recurrent family)")
     alphas: Literal["shared", "per_cell"] = Field("shared", description="one alpha per cell type (normal, "

@@ -7,6 +7,7 @@ channels-first, so a conv1d stem runs over the sequence whatever the embedding s
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -67,26 +68,35 @@ class TokenStem(nn.Module):
 
 class GlobalPool(nn.Module):
     """Global pooling over every dimension after the channels: ``max`` or ``avg`` (batch, channels, ...) ->
-    (batch, channels), or ``avgmax``, both concatenated (batch, 2 * channels; :attr:`expansion` is 2)."""
+    (batch, channels); ``avgmax``, both concatenated (batch, 2 * channels; :attr:`expansion` is 2); or
+    ``lse``, log-sum-exp pooling (1/r) log mean exp(r x) with r = ``sharpness``, a smooth maximum that lies
+    between the average and the maximum and passes a gradient to every position."""
 
-    KINDS = ("max", "avg", "avgmax")
+    KINDS = ("max", "avg", "avgmax", "lse")
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, sharpness: float = 1.0) -> None:
         super().__init__()
         if kind not in self.KINDS:
             raise ValueError(f"global pooling is one of {', '.join(self.KINDS)}, got {kind!r}")
-        self.kind = kind
+        if not sharpness > 0:
+            raise ValueError(f"the sharpness of lse pooling must be positive, got {sharpness}")
+        self.kind, self.sharpness = kind, sharpness
         self.expansion = 2 if kind == "avgmax" else 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.flatten(2)
         if self.kind == "avgmax":
             return torch.cat([flat.mean(-1), flat.amax(-1)], dim=1)
+        if self.kind == "lse":
+            r = self.sharpness
+            return (torch.logsumexp(r * flat, dim=-1) - math.log(flat.shape[-1])) / r
         return flat.amax(-1) if self.kind == "max" else flat.mean(-1)
 
 
 def _pool_factory(model: ModelConfig):
-    return None if model.global_pool == "family" else (lambda: GlobalPool(model.global_pool))
+    if model.global_pool == "family":
+        return None
+    return lambda: GlobalPool(model.global_pool, model.pool_sharpness)
 
 
 def head_factory(data: TaskData):
@@ -188,6 +198,9 @@ def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> n
 
 def _recurrent_pool(model: ModelConfig) -> str:
     """A recurrent classifier reads its last hidden state (the family's way) or pools the states over time."""
+    if model.global_pool in ("avgmax", "lse"):
+        raise ValueError(f"model.global_pool {model.global_pool!r} applies to conv and linear cells; a recurrent cell's "
+                         "states are pooled by family (the last state), max or avg")
     return "last" if model.global_pool == "family" else model.global_pool
 
 

@@ -237,6 +237,9 @@ def cli_cases(d: Path) -> list[tuple[str, list[str], str, str]]:
          "search.epochs"),
         ("perturbation-language-model", ["search", "ptb-quick", "--search.selection", "perturbation",
                                          "--runs", str(d / "ptb")], "error", "selects by alpha"),
+        ("lse-pool-recurrent", ["search", "p3b5-quick", "--model.family", "recurrent", "--model.global_pool", "lse",
+                                "--data.documents", "40", "--data.test_documents", "10", "--runs", str(d / "lse")],
+         "error", "model.global_pool 'lse' applies to conv and linear cells"),
     ]
 
 

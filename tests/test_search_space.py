@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -115,6 +117,17 @@ def test_global_pooling_readouts():
     x = torch.randn(2, 3, 5)
     assert torch.equal(GlobalPool("max")(x), x.amax(-1)) and torch.allclose(GlobalPool("avg")(x), x.mean(-1))
     assert torch.allclose(GlobalPool("avgmax")(x), torch.cat([x.mean(-1), x.amax(-1)], 1))
+    # log-sum-exp by hand: (1/r) log((e^(r*0) + e^(r*log 3)) / 2) = log 2 at r = 1, log(5)/2 at r = 2
+    pair = torch.tensor([[[0.0, math.log(3.0)]]], dtype=torch.float64)
+    assert GlobalPool("lse")(pair).item() == pytest.approx(math.log(2.0))
+    assert GlobalPool("lse", 2.0)(pair).item() == pytest.approx(math.log(5.0) / 2)
+    # between the average and the maximum, tending to each at the extremes of r
+    lse = GlobalPool("lse")(x)
+    assert bool((lse >= x.mean(-1) - 1e-6).all()) and bool((lse <= x.amax(-1) + 1e-6).all())
+    assert torch.allclose(GlobalPool("lse", 1e-4)(x.double()), x.double().mean(-1), atol=1e-3)
+    assert torch.allclose(GlobalPool("lse", 1e3)(x.double()), x.double().amax(-1), atol=1e-2)
+    with pytest.raises(ValueError, match="sharpness"):
+        GlobalPool("lse", 0.0)
     with pytest.raises(ValueError, match="avgmax"):
         GlobalPool("sum")
     config = load_config("motifs-quick", ["--data.samples", "16", "--data.test_samples", "8", "--data.length", "16",
