@@ -199,8 +199,8 @@ def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> n
 def _recurrent_pool(model: ModelConfig) -> str:
     """A recurrent classifier reads its last hidden state (the family's way) or pools the states over time."""
     if model.global_pool in ("avgmax", "lse"):
-        raise ValueError(f"model.global_pool {model.global_pool!r} applies to conv and linear cells; a recurrent cell's "
-                         "states are pooled by family (the last state), max or avg")
+        raise ValueError(f"model.global_pool {model.global_pool!r} applies to conv and linear cells; a recurrent "
+                         "cell's states are pooled by family (the last state), max or avg")
     return "last" if model.global_pool == "family" else model.global_pool
 
 
