@@ -20,6 +20,7 @@ from darts.plugins import get_registry
 from darts.search_space import Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork
 from darts.search_space.language_model import RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch
 from darts.search_space.network import scaled_auxiliary
+from darts.search_space.recurrent import POOLS as RECURRENT_POOLS
 from darts.tasks import Target, TaskData
 from darts.tasks.language import CorpusData
 
@@ -198,7 +199,7 @@ def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> n
 
 def _recurrent_pool(model: ModelConfig) -> str:
     """A recurrent classifier reads its last hidden state (the family's way) or pools the states over time."""
-    if model.global_pool in ("avgmax", "lse"):
+    if model.global_pool not in ("family", *RECURRENT_POOLS):
         raise ValueError(f"model.global_pool {model.global_pool!r} applies to conv and linear cells; a recurrent "
                          "cell's states are pooled by family (the last state), max or avg")
     return "last" if model.global_pool == "family" else model.global_pool
