@@ -46,6 +46,7 @@ setup(
             "conv = darts_plugins.conv",
             "linear = darts_plugins.linear",
             "recurrent = darts_plugins.recurrent",
+            "strategies = darts_plugins.strategies",
         ],
     },
 )

@@ -7,7 +7,8 @@ one virtual weight step w' = w - xi * (the step the weight optimiser would take)
 
 and the mixed second derivative by a central finite difference at w +- eps v, eps = radius / ||v||
 (radius 0.01 in the paper). ``exact`` computes that product by double backward instead, for users and as
-the test oracle.
+the test oracle. A search strategy's penalty (a function of the alphas alone) adds its gradient to the
+direct term; its passes run in the strategy's ``alphas`` mode.
 
 Every pass is functional (:class:`darts.functional.Substitution`: what ``torch.func.functional_call`` does,
 at less cost): no model is copied, the network's weights are never written, and each pass runs on copies
@@ -152,7 +153,7 @@ class Architecture:
             loss = self._loss([w.detach() for w in weights], val)
             direct = all_reduce_mean(_zeros_for_none(self._grad(loss, self.alphas), self.alphas))
             loss = val.release(loss)
-            return Hypergradient(direct, [torch.zeros_like(a) for a in self.alphas],
+            return Hypergradient(self._with_penalty(direct), [torch.zeros_like(a) for a in self.alphas],
                                  float(all_reduce_mean([loss])[0]), val.output)
         # the virtual step w' = w - xi * (what the weight optimiser would do)
         exact = order == "exact"
@@ -187,7 +188,7 @@ class Architecture:
             mixed = self._finite_difference(weights, direction, train,
                                             [g.detach() for g in alpha_grads_at_w] if at_w else None)
         mixed = all_reduce_mean(mixed)
-        return Hypergradient([d.detach() for d in direct], mixed, float(all_reduce_mean([val_loss])[0]), val.output)
+        return Hypergradient(self._with_penalty([d.detach() for d in direct]), mixed, float(all_reduce_mean([val_loss])[0]), val.output)
 
     # --- the pieces ----------------------------------------------------------------------------------
     def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch", autocast: bool = True) -> torch.Tensor:
@@ -196,12 +197,26 @@ class Architecture:
         inputs = batch.inputs if isinstance(batch.inputs, tuple) else (batch.inputs,)
         devices = [weights[0].device] if weights and weights[0].is_cuda else []
         cast = self.precision.autocast() if autocast else contextlib.nullcontext()
-        with torch.random.fork_rng(devices=devices), self._substitute(weights), cast:
+        with torch.random.fork_rng(devices=devices), self._substitute(weights), cast, self._alpha_pass():
             torch.manual_seed(batch.seed)
             output = self.network(*inputs)
             loss = self.loss_fn(output, batch.targets)
         batch.output = output
         return loss
+
+    def _alpha_pass(self):
+        """The network's architecture-step mode (a strategy may mix differently there), where it has one."""
+        alpha_pass = getattr(self.network, "alpha_pass", None)
+        return alpha_pass() if alpha_pass is not None else contextlib.nullcontext()
+
+    def _with_penalty(self, direct: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``direct`` plus the gradient of the strategy's penalty (a function of the alphas alone, the same on
+        every rank), where the network's strategy has one."""
+        penalty = self.network.penalty() if hasattr(self.network, "penalty") else None
+        if penalty is None:
+            return direct
+        grads = _zeros_for_none(torch.autograd.grad(penalty, self.alphas, allow_unused=True), self.alphas)
+        return [d + g.detach() for d, g in zip(direct, grads)]
 
     def _grad(self, loss: torch.Tensor, inputs: Sequence[torch.Tensor], create_graph: bool = False) -> list:
         """``torch.autograd.grad(loss, inputs)`` (None for unused inputs); in fp16 through the scaled loss."""

@@ -113,10 +113,16 @@ class SearchConfig(LoopConfig):
                                                     "(PC-DARTS warms up 15 of 50 epochs); less than epochs")
     min_arch_steps: int = Field(100, ge=0, description="a search that plans fewer alpha steps in all warns and "
                                                        "names the keys to change")
-    selection: Literal["alpha", "perturbation"] = Field(
-        "alpha", description="how the genotype is chosen: the strongest alpha per edge (the paper), or by "
-                             "perturbation (DARTS-PT: the op whose removal hurts the supernet's validation "
-                             "accuracy most, edge by edge, with fine-tuning between decisions)")
+    strategy: str = Field("darts", description="the search strategy (darts plugins lists them): how alphas become "
+                                               "mixing weights, what the alphas' loss adds, the schedule; darts, "
+                                               "pc-darts, fair-darts, gdas, drnas, sdarts, beta-darts, darts-minus")
+    strategy_options: dict[str, Any] = Field(default_factory=dict, description="the strategy's own options, checked "
+                                                                             "by its schema")
+    selection: str | None = Field(
+        None, description="the selector that chooses the genotype; null: the strategy's (alpha for every built-in). "
+                          "alpha: the strongest weight per edge (the paper); perturbation: DARTS-PT, the op whose "
+                          "removal hurts the supernet's validation accuracy most, edge by edge, with fine-tuning "
+                          "between decisions")
     selection_epochs: float = Field(0.25, ge=0, description="perturbation: epochs of weight fine-tuning after "
                                                             "each decision (a fraction: part of an epoch)")
     selection_examples: int = Field(512, ge=1, description="perturbation: held-out examples that score the "

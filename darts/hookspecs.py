@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from darts.family import Family, Primitive
     from darts.genotype import Genotype
+    from darts.strategy import Selector, Strategy
 
 PROJECT_NAME = "darts"
 
@@ -34,3 +35,13 @@ def darts_add_primitives() -> Sequence["Primitive"]:
 @hookspec
 def darts_add_genotypes() -> Mapping[str, "Genotype"]:
     """Return named genotypes (for example published ones) that users can load by name."""
+
+
+@hookspec
+def darts_add_strategies() -> Sequence[type["Strategy"]]:
+    """Return the search strategies this plugin defines: subclasses of :class:`darts.strategy.Strategy`."""
+
+
+@hookspec
+def darts_add_selectors() -> Sequence["Selector"]:
+    """Return the genotype selectors this plugin defines (:class:`darts.strategy.Selector`)."""

@@ -144,10 +144,13 @@ def check_family_fits(family: str, data: TaskData, what: str = "family") -> None
                          f"this task's inputs have {dims}; families that fit: {', '.join(fitting) or '(none)'}")
 
 
-def build_search_network(model: ModelConfig, data: TaskData):
-    """The DARTS supernet of ``model`` for ``data``'s inputs and targets."""
+def build_search_network(model: ModelConfig, data: TaskData, network_options: dict | None = None):
+    """The DARTS supernet of ``model`` for ``data``'s inputs and targets; ``network_options`` (a search
+    strategy's ``partial_channels`` and ``edge_normalization``) replace the model's own."""
     check_family_fits(model.family, data)
-    pc_darts = model.partial_channels != 1 or model.edge_normalization
+    options = {"partial_channels": model.partial_channels, "edge_normalization": model.edge_normalization,
+               **(network_options or {})}
+    pc_darts = options["partial_channels"] != 1 or options["edge_normalization"]
     if pc_darts and (isinstance(data, CorpusData) or _is_recurrent(model.family)):
         raise ValueError("model.partial_channels and model.edge_normalization (PC-DARTS) apply to convolutional "
                          "and linear cells; recurrent cells have no channels to split: leave them at 1 and false")
@@ -163,7 +166,7 @@ def build_search_network(model: ModelConfig, data: TaskData):
                          layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
                          primitives=model.primitives, stem_multiplier=model.stem_multiplier,
                          stem=_stem_factory(model, data), head=head, pool=_pool_factory(model), alphas=model.alphas,
-                         partial_channels=model.partial_channels, edge_normalization=model.edge_normalization)
+                         **options)
 
 
 def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, channels: int | None = None,

@@ -43,6 +43,8 @@ class InProcessPlugin:
         self.families: list[Family] = []
         self.primitives: list[Primitive] = []
         self.genotypes: dict = {}
+        self.strategies: list = []
+        self.selectors: list = []
 
     @hookimpl
     def darts_add_families(self) -> list[Family]:
@@ -55,6 +57,14 @@ class InProcessPlugin:
     @hookimpl
     def darts_add_genotypes(self) -> dict:
         return dict(self.genotypes)
+
+    @hookimpl
+    def darts_add_strategies(self) -> list:
+        return list(self.strategies)
+
+    @hookimpl
+    def darts_add_selectors(self) -> list:
+        return list(self.selectors)
 
 
 class PluginManager(pluggy.PluginManager):
@@ -161,6 +171,7 @@ class PluginManager(pluggy.PluginManager):
 
     def build_registry(self) -> Registry:
         from darts.genotype import Genotype, GenotypeError
+        from darts.strategy import Selector, Strategy
 
         registry = Registry()
         for family, info in self._typed("darts_add_families", Family):
@@ -176,6 +187,15 @@ class PluginManager(pluggy.PluginManager):
                               stacklevel=2)
                 continue
             registry.add_genotype(name, genotype, info)
+        for strategy, info in self._typed("darts_add_strategies", type):
+            if not issubclass(strategy, Strategy) or not isinstance(getattr(strategy, "name", None), str) \
+                    or not strategy.name:
+                warnings.warn(f"darts plugin {info}: darts_add_strategies gave {strategy!r}, which is not a named "
+                              "subclass of darts.strategy.Strategy, so it was ignored", PluginLoadWarning, stacklevel=2)
+                continue
+            registry.add_strategy(strategy, info)
+        for selector, info in self._typed("darts_add_selectors", Selector):
+            registry.add_selector(selector, info)
         return registry
 
     def check_pending(self) -> None:
@@ -304,6 +324,17 @@ def register_family(family: Family, *, plugin: str | None = None) -> Family:
 def register_genotype(name: str, genotype: object, *, plugin: str | None = None) -> None:
     """Register a named genotype in-process, loadable by name like the published ones."""
     get_plugin_manager().add_in_process(plugin or _caller_module(), "genotypes", genotype, key=name)
+
+
+def register_strategy(strategy: type, *, plugin: str | None = None) -> type:
+    """Register a :class:`darts.strategy.Strategy` subclass in-process (usable as a class decorator)."""
+    get_plugin_manager().add_in_process(plugin or strategy.__module__, "strategies", strategy)
+    return strategy
+
+
+def register_selector(selector: object, *, plugin: str | None = None) -> None:
+    """Register a :class:`darts.strategy.Selector` in-process."""
+    get_plugin_manager().add_in_process(plugin or _caller_module(), "selectors", selector)
 
 
 def register_plugin(plugin: object, name: str | None = None) -> None:

@@ -10,6 +10,7 @@ from darts.family import Family, Primitive
 
 if TYPE_CHECKING:
     from darts.genotype import Genotype
+    from darts.strategy import Selector, Strategy
 
 
 class RegistryError(Exception):
@@ -68,6 +69,10 @@ class Registry:
         self._primitives: dict[str, dict[str, Registered]] = {}
         self._aliases: dict[str, dict[str, str]] = {}
         self._genotypes: dict[str, Registered] = {}
+        self._strategies: dict[str, Registered] = {}
+        self._strategy_aliases: dict[str, str] = {}
+        self._checked: set[str] = set()
+        self._selectors: dict[str, Registered] = {}
         self._pending: list[tuple[Primitive, PluginInfo]] = []
 
     # --- adding ------------------------------------------------------------------------------
@@ -92,6 +97,22 @@ class Registry:
                 f"genotype {name!r} is registered by two plugins: {other} and {plugin}"
             )
         self._genotypes[name] = Registered(genotype, plugin)
+
+    def add_strategy(self, strategy: "type[Strategy]", plugin: PluginInfo) -> None:
+        """Add a strategy class; its contract is checked when it is first used (:meth:`strategy`)."""
+        for name in (strategy.name, *strategy.aliases):
+            holder = self._strategies.get(name) or self._strategies.get(self._strategy_aliases.get(name, ""))
+            if holder is not None:
+                raise DuplicateRegistrationError(f"strategy {name!r} is registered by two plugins: {holder.plugin} "
+                                                 f"and {plugin}")
+        self._strategies[strategy.name] = Registered(strategy, plugin)
+        self._strategy_aliases.update({alias: strategy.name for alias in strategy.aliases})
+
+    def add_selector(self, selector: "Selector", plugin: PluginInfo) -> None:
+        if selector.name in self._selectors:
+            raise DuplicateRegistrationError(f"selector {selector.name!r} is registered by two plugins: "
+                                             f"{self._selectors[selector.name].plugin} and {plugin}")
+        self._selectors[selector.name] = Registered(selector, plugin)
 
     def finish(self) -> "Registry":
         """Attach the primitives to their families, checking for unknown families and clashes."""
@@ -171,6 +192,44 @@ class Registry:
     @property
     def genotype_names(self) -> list[str]:
         return sorted(self._genotypes)
+
+    @property
+    def strategy_names(self) -> list[str]:
+        return sorted(self._strategies)
+
+    def strategy(self, name: str) -> "type[Strategy]":
+        """The strategy class of ``name`` (or an alias), its contract checked on first use: a plugin's strategy
+        that breaks it fails here, with the plugin's name."""
+        from darts.strategy import check_contract
+
+        name = self._strategy_aliases.get(name, name)
+        if name not in self._strategies:
+            raise UnknownNameError(unknown_name_message("strategy", name, self._strategies,
+                                                        aliases=self._strategy_aliases))
+        entry = self._strategies[name]
+        if name not in self._checked:
+            check_contract(entry.value, str(entry.plugin))
+            self._checked.add(name)
+        return entry.value  # type: ignore[return-value]
+
+    def strategy_plugin(self, name: str) -> PluginInfo:
+        return self._strategies[self._strategy_aliases.get(name, name)].plugin
+
+    def strategy_aliases(self, name: str) -> list[str]:
+        return sorted(alias for alias, target in self._strategy_aliases.items() if target == name)
+
+    @property
+    def selector_names(self) -> list[str]:
+        return sorted(self._selectors)
+
+    def selector(self, name: str) -> "Selector":
+        if name not in self._selectors:
+            raise UnknownNameError(unknown_name_message("selector", name, self._selectors))
+        return self._selectors[name].value  # type: ignore[return-value]
+
+    def selector_plugin(self, name: str) -> PluginInfo:
+        self.selector(name)
+        return self._selectors[name].plugin
 
     def __iter__(self) -> Iterator[tuple[Family, Primitive, PluginInfo]]:
         """(family, primitive, plugin) for every registered primitive."""

@@ -15,11 +15,14 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
 from darts.genotype import NONE, Genotype, derive_cell
+
+if TYPE_CHECKING:
+    from darts.strategy import SelectionContext
 
 
 @dataclass
@@ -71,7 +74,7 @@ def select_by_perturbation(network, score: Callable[[], float], fine_tune: Calla
     inputs = 1 if network.family.cell == "recurrent" else 2
     k = k if k is not None else (1 if network.family.cell == "recurrent" else 2)
     with torch.no_grad():
-        weights = {cell: w.detach().clone() for cell, w in network.arch_weights().items()}
+        weights = {cell: w.detach().clone() for cell, w in network.arch_weights("derive").items()}
     decisions: list[Decision] = []
     used = [cell for cell in getattr(network, "searched_cell_types", weights) if cell in weights]
     order = [(cell, edge) for cell in used for edge in range(weights[cell].shape[0])]
@@ -197,3 +200,18 @@ def select_with_trainer(trainer, held_out, s, seed: int, log=None, run_dir=None)
         atomic_write_json(Path(run_dir) / "selection.json",
                           {**selection.to_dict(), "seconds": round(time.perf_counter() - start, 2)})
     return selection.genotype
+
+
+def select_by_alpha(context: "SelectionContext") -> Genotype:
+    """The paper's rule on the strategy's derived weights: the tracked best genotype when the search asked
+    for it (``search.genotype: best``), else the last epoch's."""
+    search = context.search
+    if search is not None and getattr(search, "genotype", "final") == "best" and context.best:
+        return Genotype.from_dict(context.best["genotype"])
+    return context.network.genotype()
+
+
+def select_by_perturbation_after_search(context: "SelectionContext") -> Genotype:
+    """:func:`select_with_trainer` on a finished search."""
+    return select_with_trainer(context.trainer, context.held_out, context.search, context.seed, context.log,
+                               context.run_dir)

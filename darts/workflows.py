@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 from rich.console import Console
@@ -41,13 +41,15 @@ from darts.tasks.language import CorpusData
 from darts.untrusted import load_torch
 from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoint, DropPathSchedule, EarlyStopping,
                                       GenotypeTracker, GradientClipping, LRSchedule, MetricsLogger, ProgressBar,
-                                      SearchDiagnostics, TerminateOnNonFinite, load_checkpoint, make_scheduler)
+                                      SearchDiagnostics, StrategySchedule, TerminateOnNonFinite, load_checkpoint,
+                                      make_scheduler)
 from darts.training.language_model import (ActivationRegularization, AveragedSGD, BPTTLearningRate, HiddenState,
                                            KeepBest, LanguageModelArchitectureStep, LanguageModelLoss,
                                            LanguageModelTrainer)
 from darts.data.datasets import split_labels
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
-from darts.selection import select_with_trainer
+from darts.search_plan import plan_search
+from darts.strategy import SelectionContext
 from darts.training.tensorboard import TensorBoardLogger
 from darts.training.trainer import Callback, NonFiniteLossError, Trainer
 
@@ -87,6 +89,8 @@ class RunContext:
     #: where the run computes (``config.device`` resolved) and in what precision
     device: torch.device = torch.device("cpu")
     precision: Precision = FP32
+    #: what ``_start``'s ``prepare`` resolved before the data (a search's :class:`~darts.search_plan.SearchPlan`)
+    plan: Any = None
 
     def placed(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` (weights and alphas) moved to the run's device."""
@@ -142,7 +146,9 @@ def split_dataset(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, D
 
 def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str | Path | None,
            console: Console | None, quiet: bool, extra: dict[str, Any] | None = None,
-           run_name: str | None = None) -> RunContext:
+           run_name: str | None = None, prepare: Callable[[RunConfig], Any] | None = None) -> RunContext:
+    """The run's configuration (a resumed run's own), device and data; ``prepare(config)`` runs before the data
+    is loaded (a search resolves its strategy there) and its result is ``context.plan``."""
     distributed.init_from_environment()  # a script under torchrun: one run over its processes, not N runs
     if resume is not None:
         run_dir = Path(resume)
@@ -161,12 +167,13 @@ def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str
     elif config is None:
         raise ValueError("a new run needs a configuration")
     device = resolve_device(config.device)  # before the data: a missing GPU fails at once
+    plan = prepare(config) if prepare is not None else None
     torch.manual_seed(config.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         data = load_data(config)
     context = RunContext(command, config, data, console, quiet, extra=extra, run_name=run_name, device=device,
-                         precision=Precision(config.precision, device))
+                         precision=Precision(config.precision, device), plan=plan)
     for warning in caught:
         if issubclass(warning.category, DataWarning):
             context.data_warnings.append(str(warning.message))
@@ -241,15 +248,16 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
 
     ``callbacks`` are added to the built-in ones (their state is checkpointed too); ``run_name`` names the new
     run folder under ``runs`` exactly."""
-    context = _start("search", config, runs, resume, console, quiet, run_name=run_name)
-    config, data, s = context.config, context.data, context.config.search
-    if isinstance(data, CorpusData) and s.selection == "perturbation":
-        raise ValueError("search.selection perturbation scores the supernet of a classifier or regressor; a language "
-                         "model's search selects by alpha: set search.selection alpha")
+    context = _start("search", config, runs, resume, console, quiet, run_name=run_name, prepare=plan_search)
+    config, data, s, plan = context.config, context.data, context.config.search, context.plan
+    if isinstance(data, CorpusData) and plan.selector.supernet_scoring:
+        raise ValueError(f"search.selection {plan.selector.name} scores the supernet of a classifier or regressor; a "
+                         "language model's search selects by alpha: set search.selection alpha")
     if isinstance(data, CorpusData) and s.reuse_gradient:
         raise ValueError("search.reuse_gradient does not apply to language models: their weight step adds AR "
                          "and TAR to the loss; set it false")
-    network = context.placed(build_search_network(config.model, data))
+    network = context.placed(build_search_network(config.model, data, plan.network_options))
+    network.set_strategy(plan.strategy)
     optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     loss = LanguageModelLoss() if isinstance(data, CorpusData) else \
         TaskLoss(data.targets, data.multi_task, config.task_weights)
@@ -259,7 +267,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     context.open()
     tracker = GenotypeTracker(context.run_dir)
     diagnostics = SearchDiagnostics(network, context.log)
-    common = [tracker, diagnostics, *_common_callbacks(context, s, optimizer, console, "search", architecture), *callbacks]
+    common = [tracker, diagnostics, StrategySchedule(plan.strategy), *_common_callbacks(context, s, optimizer, console, "search", architecture), *callbacks]
     if isinstance(data, CorpusData):  # DARTS' recurrent search: weights on train.txt, alphas on valid.txt
         _single_process("a language-model search")
         lm = config.lm
@@ -282,18 +290,16 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
             sizes += f", batches of {batch_size} (search.min_steps_per_epoch {s.min_steps_per_epoch})"
     if not context.resumed:
         weights = sum(p.numel() for p in network.parameters())
-        context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order): "
-                          f"{weights:,} weights, {sizes} -> {context.run_dir}", weights=weights,
-                          run_dir=str(context.run_dir))
+        context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order, "
+                          f"{plan.describe()}): {weights:,} weights, {sizes} -> {context.run_dir}", weights=weights,
+                          run_dir=str(context.run_dir), strategy=plan.strategy.name)
         if not isinstance(data, CorpusData):
             _warn_alpha_budget(context, s, len(trainer.train_batches()), trainer.batch_size)
     _fit(context, trainer)
 
-    final = network.genotype()
-    chosen = Genotype.from_dict(tracker.best["genotype"]) if s.genotype == "best" and tracker.best else final
-    if s.selection == "perturbation":
-        chosen = select_with_trainer(trainer, alpha_split, s, config.seed, context.log, context.run_dir)
-    judged = diagnostics.verdict(s, chosen if s.selection == "perturbation" else None)
+    chosen = plan.selector.select(SelectionContext(network, trainer, None if isinstance(data, CorpusData) else alpha_split,
+                                                   s, config.seed, context.log, context.run_dir, tracker.best))
+    judged = diagnostics.verdict(s, None if plan.selector.name == "alpha" else chosen)
     _save_model(context, network)
     if distributed.is_main():
         chosen.save(context.run_dir / "genotype.json", overwrite=True)
@@ -302,6 +308,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     results = {"command": "search", "task": config.task, "family": config.model.family, "epochs": trainer.epoch,
                "monitor": trainer.monitor, "best": trainer.best, "final": last,
                "genotype": s.genotype, "parameters": count_parameters(network)["model"],
+               "strategy": plan.strategy.name, "strategy_options": plan.strategy.options.model_dump(),
+               "selection": plan.selector.name,
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2),
                "verdict": judged.to_dict(),
                "diagnostics": [{k: v for k, v in r.items() if k != "genotype"} for r in diagnostics.records]}

@@ -39,7 +39,7 @@ class AdditiveSupernet:
         self.fixed_weights = None
         self.scored_with_fixed_weights = True
 
-    def arch_weights(self) -> dict[str, torch.Tensor]:
+    def arch_weights(self, mode: str | None = None) -> dict[str, torch.Tensor]:
         if self.fixed_weights is not None:
             return dict(self.fixed_weights)
         return {name: ALPHA_WEIGHTS.repeat(5, 1) for name in self.values}

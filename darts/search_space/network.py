@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -13,6 +14,7 @@ from darts.genotype import CELL_INPUTS, Genotype, derive_cell, load_genotype
 from darts.plugins import resolve_registry
 from darts.registry import Registry
 from darts.search_space.cell import Cell, discrete_cell, search_cell
+from darts.strategy import Mode, Strategy
 
 StemFactory = Callable[[int], nn.Module]
 HeadFactory = Callable[[int], nn.Module]
@@ -51,6 +53,36 @@ class Supernet(nn.Module):
     #: mixing weights that replace softmax(alpha) in the forward pass while set (selection by perturbation
     #: masks and projects edges through them); None: the alphas decide
     fixed_weights: dict[str, torch.Tensor] | None = None
+    #: how the alphas become mixing weights (:mod:`darts.strategy`); the plain softmax of the paper until
+    #: :meth:`set_strategy` gives another
+    strategy: Strategy = Strategy()
+    _alpha_pass: bool = False
+
+    def set_strategy(self, strategy: Strategy) -> None:
+        """Search with ``strategy`` (its mixing weights, penalty and schedule)."""
+        self.strategy = strategy
+        strategy.bind(self.primitive_names)
+
+    @contextlib.contextmanager
+    def alpha_pass(self) -> Iterator[None]:
+        """Inside the block the forward passes are the architecture step's (mixing-weight mode ``alphas``)."""
+        previous, self._alpha_pass = self._alpha_pass, True
+        try:
+            yield
+        finally:
+            self._alpha_pass = previous
+
+    def mixing_mode(self) -> Mode:
+        """The strategy's mode for the current forward pass: the alpha step's, a weight step's, or evaluation."""
+        return "alphas" if self._alpha_pass else "weights" if self.training else "evaluate"
+
+    def penalty(self) -> torch.Tensor | None:
+        """What the strategy adds to the alphas' loss (a function of the alphas only), or None."""
+        return self.strategy.penalty({name: self.alphas[name] for name in self.searched_alphas()})
+
+    def searched_alphas(self) -> list[str]:
+        """The cell types whose alphas some cell uses."""
+        return [name for name in getattr(self, "searched_cell_types", self.alphas) if name in self.alphas]
 
     def named_parameters(self, prefix: str = "", recurse: bool = True,
                          remove_duplicate: bool = True) -> Iterator[tuple[str, nn.Parameter]]:
@@ -64,11 +96,13 @@ class Supernet(nn.Module):
         return [p for name in ("alphas", "edge_alphas") if self._modules.get(name) is not None
                 for p in self._modules[name].parameters()]
 
-    def arch_weights(self) -> dict[str, torch.Tensor]:
-        """softmax(alpha) of every cell type, each row an edge's mixing weights (or :attr:`fixed_weights`)."""
+    def arch_weights(self, mode: Mode | None = None) -> dict[str, torch.Tensor]:
+        """The mixing weights of every cell type, each row an edge's (or :attr:`fixed_weights`): the
+        strategy's from the alphas, in ``mode`` (default: :meth:`mixing_mode`); softmax(alpha) for DARTS."""
         if self.fixed_weights is not None:
             return dict(self.fixed_weights)
-        return {name: F.softmax(alpha, dim=-1) for name, alpha in self.alphas.items()}
+        mode = mode or self.mixing_mode()
+        return {name: self.strategy.mixing_weights(alpha, mode) for name, alpha in self.alphas.items()}
 
     def random_genotype(self, seed: int = 0, k: int | None = None) -> Genotype:
         """A genotype drawn at random from this search space: derived from random mixing weights by the
@@ -79,7 +113,7 @@ class Supernet(nn.Module):
 
     def genotype(self, k: int | None = None) -> Genotype:
         """Discretise: per node the ``k`` strongest edges (2 by default, 1 for recurrent cells)."""
-        return self._derive(self.arch_weights(), k)
+        return self._derive(self.arch_weights("derive"), k)
 
     def _derive(self, weights: dict[str, torch.Tensor], k: int | None) -> Genotype:
         inputs = CELL_INPUTS[self.family.cell]
@@ -283,9 +317,10 @@ class SearchNetwork(Supernet, CellNetwork):
         self.alpha_sharing = alphas
         self.partial_channels = partial_channels
 
-    def arch_weights(self) -> dict[str, torch.Tensor]:
-        """Each edge's mixing weights: softmax(alpha), times the edge's weight under edge normalisation."""
-        weights = super().arch_weights()
+    def arch_weights(self, mode: Mode | None = None) -> dict[str, torch.Tensor]:
+        """Each edge's mixing weights: the strategy's (softmax(alpha) for DARTS), times the edge's weight
+        under edge normalisation."""
+        weights = super().arch_weights(mode)
         if self.edge_alphas is None or self.fixed_weights is not None:
             return weights
         return {name: w * self.edge_weights(self.edge_alphas[name]).unsqueeze(-1) for name, w in weights.items()}

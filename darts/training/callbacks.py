@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from darts import distributed
 from darts.architecture import Architecture
+from darts.strategy import Strategy, normalised
 from darts.io import atomic_write_bytes, atomic_write_text
 from darts.runs import RunLog
 from darts.untrusted import load_torch
@@ -84,6 +85,26 @@ class ArchitectureStep(Callback):
     def load_state_dict(self, state: dict) -> None:
         if state:
             self.architecture.load_state_dict(state)
+
+
+class StrategySchedule(Callback):
+    """Tells the search strategy which epoch begins (its schedules: a temperature, a decaying skip, a ramped
+    regulariser) and checkpoints the strategy's own state."""
+
+    order = -20  # before the alpha step of the epoch's first batch
+
+    def __init__(self, strategy: Strategy) -> None:
+        self.strategy = strategy
+
+    def before_epoch(self, trainer: "Trainer") -> None:
+        self.strategy.start_epoch(trainer.epoch, trainer.epochs)
+
+    def state_dict(self) -> dict:
+        return {"strategy": self.strategy.name, "state": self.strategy.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            self.strategy.load_state_dict(state.get("state", {}))
 
 
 class GradientClipping(Callback):
@@ -213,7 +234,7 @@ class GenotypeTracker(Callback):
     def after_epoch(self, trainer: "Trainer") -> None:
         genotype = trainer.model.genotype()
         self.genotypes.append({"epoch": trainer.epoch, "genotype": genotype.to_dict()})
-        weights = {name: w.detach().cpu().tolist() for name, w in trainer.model.arch_weights().items()}
+        weights = {name: w.detach().cpu().tolist() for name, w in trainer.model.arch_weights("derive").items()}
         self.alphas.append({"epoch": trainer.epoch, "primitives": list(genotype.primitives), "weights": weights})
         if trainer.improved:
             self.best = {"epoch": trainer.epoch, "genotype": genotype.to_dict()}
@@ -259,7 +280,8 @@ class SearchDiagnostics(Callback):
 
         model = trainer.model
         used = getattr(model, "searched_cell_types", tuple(model.alphas))  # alphas no cell uses say nothing
-        weights = {name: torch.softmax(model.alphas[name].detach(), dim=-1) for name in used}
+        derived = model.arch_weights("derive")  # the strategy's; rows scaled to sum to 1 (sigmoid weights do not)
+        weights = {name: normalised(derived[name].detach()) for name in used}
         previous = Genotype.from_dict(self.records[-1]["genotype"]) if self.records else None
         genotype = model.genotype()
         record = epoch_diagnostics(weights, genotype, previous, self.free)

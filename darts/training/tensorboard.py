@@ -91,7 +91,7 @@ class TensorBoardLogger(Callback):
     def _alphas(self, model, step: int) -> None:
         names = list(model.primitive_names)
         used = getattr(model, "searched_cell_types", None)
-        for cell, weights in model.arch_weights().items():
+        for cell, weights in model.arch_weights("derive").items():
             if used is not None and cell not in used:
                 continue
             weights = weights.detach().cpu()
