@@ -188,7 +188,8 @@ class Architecture:
             mixed = self._finite_difference(weights, direction, train,
                                             [g.detach() for g in alpha_grads_at_w] if at_w else None)
         mixed = all_reduce_mean(mixed)
-        return Hypergradient(self._with_penalty([d.detach() for d in direct]), mixed, float(all_reduce_mean([val_loss])[0]), val.output)
+        return Hypergradient(self._with_penalty([d.detach() for d in direct]), mixed,
+                             float(all_reduce_mean([val_loss])[0]), val.output)
 
     # --- the pieces ----------------------------------------------------------------------------------
     def _loss(self, weights: Sequence[torch.Tensor], batch: "_SeededBatch", autocast: bool = True) -> torch.Tensor:

@@ -24,8 +24,14 @@ def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
     rows = [{"family": family.name, "primitive": primitive.name, "aliases": list(primitive.aliases),
              "plugin": plugin.name, "distribution": plugin.distribution, "version": plugin.version,
              "description": primitive.description} for family, primitive, plugin in registry]
+    strategies = [{"strategy": name, "aliases": registry.strategy_aliases(name), **_origin(registry.strategy_plugin(name)),
+                   "description": registry.strategy_description(name)}
+                  for name in registry.strategy_names]
+    selectors = [{"selector": name, "aliases": [], **_origin(registry.selector_plugin(name)),
+                  "description": registry.selector(name).description} for name in registry.selector_names]
     if args.json:
-        console.print_json(json.dumps({"primitives": rows, "genotypes": registry.genotype_names}))
+        console.print_json(json.dumps({"primitives": rows, "genotypes": registry.genotype_names,
+                                       "strategies": strategies, "selectors": selectors}))
         return 0
     table = Table(title="darts families and primitives")
     columns = ["family", "primitive", "aliases", "plugin", "distribution", "version"]
@@ -39,6 +45,24 @@ def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
         cells = [family, row["primitive"], ", ".join(row["aliases"]), row["plugin"], row["distribution"],
                  row["version"]]
         table.add_row(*cells, *([row["description"]] if args.long else []))
+    _print_table(console, table)
+    for kind, title, items in (("strategy", "strategies", strategies), ("selector", "selectors", selectors)):
+        table = Table(title=f"darts search {title}")
+        for column in (kind, "aliases", "plugin", "distribution", "version", "description"):
+            table.add_column(column, no_wrap=column != "description")
+        for item in items:
+            table.add_row(item[kind], ", ".join(item["aliases"]), item["plugin"], item["distribution"],
+                          item["version"], item["description"])
+        _print_table(console, table)
+    console.print(f"named genotypes: {', '.join(registry.genotype_names) or '(none)'}")
+    return 0
+
+
+def _origin(plugin) -> dict[str, str]:
+    return {"plugin": plugin.name, "distribution": plugin.distribution, "version": plugin.version}
+
+
+def _print_table(console: Console, table: Table) -> None:
     if console.is_terminal:
         console.print(table)
     elif not console.quiet:  # piped: as wide as the table needs, never truncated to 80 columns
@@ -46,8 +70,6 @@ def cmd_plugins(args: argparse.Namespace, console: Console) -> int:
 
         wide = Console(width=10_000, file=console.file)
         Console(width=Measurement.get(wide, wide.options, table).maximum, file=console.file).print(table)
-    console.print(f"named genotypes: {', '.join(registry.genotype_names) or '(none)'}")
-    return 0
 
 
 def cmd_genotype_show(args: argparse.Namespace, console: Console) -> int:
@@ -277,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print machine-readable JSON")
     summary.set_defaults(run=cmd_summary)
 
-    plugins = command("plugins", "list every family, its primitives and the plugin each came from",
+    plugins = command("plugins", "list every family, its primitives, the search strategies and selectors, and the plugin each came from",
                       "List every family, its primitives and the plugin (distribution and version) each came "
                       "from, and the named genotypes.")
     plugins.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")

@@ -112,7 +112,8 @@ def _draw_cell(axis, cell) -> None:
 
 
 def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """softmax(alpha) of every edge over the epochs: one panel per edge, one line per primitive, per cell type.
+    """The derived mixing weights (softmax(alpha) for DARTS) of every edge over the epochs: one panel per edge,
+    one line per primitive, per cell type.
 
     ``records``: the lines of ``alphas.jsonl`` (``epoch``, ``primitives``, ``weights`` per cell type).
     """
@@ -127,8 +128,9 @@ def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> P
     edges = len(records[0]["weights"][cells[0]])
     columns = min(edges, 7)
     rows_per_cell = -(-edges // columns)
-    figure, axes = plt.subplots(rows_per_cell * len(cells), columns, sharex=True, sharey=True, squeeze=False,
-                                figsize=(2.3 * columns, 1.9 * rows_per_cell * len(cells)))
+    with plt.rc_context({"xtick.labelsize": 7, "ytick.labelsize": 7}):  # once, not per panel: it costs seconds
+        figure, axes = plt.subplots(rows_per_cell * len(cells), columns, sharex=True, sharey=True, squeeze=False,
+                                    figsize=(2.3 * columns, max(2.6, 1.9 * rows_per_cell * len(cells))))
     colours = plt.get_cmap("tab10" if len(primitives) <= 10 else "tab20")
     for c, cell in enumerate(cells):
         for edge in range(rows_per_cell * columns):
@@ -140,17 +142,19 @@ def plot_alpha_history(records: Sequence[dict[str, Any]], path: str | Path) -> P
                 axis.plot(epochs, [r["weights"][cell][edge][p] for r in records], color=colours(p), label=primitive,
                           marker="o", markersize=3 if len(epochs) > 1 else 5)  # one epoch: a point, not a line
             axis.set_title(f"{cell} edge {edge}{_edge_ends(cell, edges, edge)}", fontsize=8)
-            axis.tick_params(labelsize=7)
-            if len(epochs) <= 12:  # epochs are whole numbers: tick each one
-                axis.set_xticks(epochs)
-                axis.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
-            else:
-                axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    shared = axes[0, 0]  # the x axis is shared: set its ticks once
+    if len(epochs) <= 12:  # epochs are whole numbers: tick each one
+        shared.set_xticks(epochs)
+        shared.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    else:
+        shared.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = axes[0, 0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="upper center", ncol=min(len(primitives), 8), fontsize=8)
     figure.supxlabel("epoch")
-    figure.supylabel("softmax(alpha)")
-    figure.tight_layout(rect=(0, 0, 1, 0.95))
+    figure.supylabel("mixing weight")
+    width, height = figure.get_size_inches()  # fixed margins in inches: tight_layout takes seconds on many panels
+    figure.subplots_adjust(left=0.85 / width, right=1 - 0.1 / width, bottom=0.55 / height, top=1 - 0.75 / height,
+                           wspace=0.12, hspace=0.55)
     return _save(figure, path)
 
 
@@ -211,7 +215,7 @@ def plot_diagnostics(records: Sequence[dict[str, Any]], path: str | Path) -> Pat
     top.plot(epochs, [r["alpha_top_median"] for r in records], marker="o", label="top weight, median")
     top.axhline(uniform, color="0.4", linestyle=":", label=f"uniform ({uniform:.3f})")
     top.axhline(DECISIVE * uniform, color="tab:red", linestyle="--", label=f"decisive ({DECISIVE:g}x uniform)")
-    top.set_title("top softmax(alpha) per edge")
+    top.set_title("top mixing weight per edge")
     shares = axes[0, 1]
     shares.plot(epochs, [r["decisive_edges"] for r in records], marker="o", label="decisive edges")
     shares.plot(epochs, [r["parameter_free_share"] for r in records], marker="s", label="parameter-free genes")

@@ -215,6 +215,10 @@ class Registry:
     def strategy_plugin(self, name: str) -> PluginInfo:
         return self._strategies[self._strategy_aliases.get(name, name)].plugin
 
+    def strategy_description(self, name: str) -> str:
+        """The strategy's one-line description, without checking its contract (for listings)."""
+        return self._strategies[self._strategy_aliases.get(name, name)].value.description  # type: ignore[union-attr]
+
     def strategy_aliases(self, name: str) -> list[str]:
         return sorted(alias for alias, target in self._strategy_aliases.items() if target == name)
 

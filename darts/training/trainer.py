@@ -306,8 +306,8 @@ def _distributed(model: nn.Module) -> nn.Module:
     """``model`` under DistributedDataParallel, its alphas (if any) left out of DDP's gradient reducer."""
     from torch.nn.parallel import DistributedDataParallel
 
-    alphas = getattr(model, "alphas", None)
-    if isinstance(alphas, nn.Module):
-        model._ddp_params_and_buffers_to_ignore = [f"alphas.{name}" for name, _ in alphas.named_parameters()]
+    model._ddp_params_and_buffers_to_ignore = [  # the alphas, and PC-DARTS' edge alphas
+        f"{prefix}.{name}" for prefix in ("alphas", "edge_alphas") if isinstance(getattr(model, prefix, None), nn.Module)
+        for name, _ in getattr(model, prefix).named_parameters()]
     device = next(model.parameters()).device
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
