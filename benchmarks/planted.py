@@ -1,9 +1,10 @@
 """The planted architecture: how much of a known teacher cell does the search recover?
 
-    OMP_NUM_THREADS=1 python benchmarks/planted.py --seeds 3 [--selection alpha,perturbation] [--out DIR] [overrides]
+    OMP_NUM_THREADS=1 python benchmarks/planted.py --seeds 3 [--selection alpha,perturbation]
+        [--strategies darts,fair-darts,...] [--out DIR] [overrides]
 
 The ``planted`` task labels Gaussian sequences with a fixed random teacher network built from a known conv1d
-genotype (``darts.data.planted``). For each selection rule this runs ``darts.benchmark.benchmark`` on the
+genotype (``darts.data.planted``). For each selection rule (and each search strategy) this runs ``darts.benchmark.benchmark`` on the
 ``planted-quick`` preset (search, train the genotype from scratch; random genotypes of the same space
 trained alike; the same seeds and data), then scores every genotype against the teacher's cell: the share of
 the teacher's (primitive, input) genes found in the same node, of its inputs and of its primitives, beside
@@ -21,7 +22,10 @@ from pathlib import Path
 import numpy as np
 
 
-def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict) -> list[dict]:
+def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict,
+        strategies: tuple[str, ...] = ()) -> list[dict]:
+    """One benchmark of ``planted-quick`` with this selection: DARTS and each further strategy searched, and
+    random genotypes; every genotype scored against the teacher's cell."""
     from rich.console import Console
 
     from darts.benchmark import benchmark
@@ -31,7 +35,8 @@ def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict) -> 
 
     config = load_config("planted-quick", {"search.selection": selection, "bench.seeds": seeds,
                                            "bench.orders": ["first"], "bench.random_genotypes": 2,
-                                           "bench.transfer": None, "bench.baseline": None, **overrides})
+                                           "bench.transfer": None, "bench.baseline": None,
+                                           "bench.strategies": [s for s in strategies if s != "darts"], **overrides})
     bench_dir = benchmark(config, out, None if quiet else Console(), quiet, name=f"planted-{selection}")
     teacher = teacher_genotype()
     rows = []
@@ -40,26 +45,28 @@ def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict) -> 
             continue
         train_dir = bench_dir / row["run"].split(", ")[-1]
         scores = recovery(teacher, load_genotype(train_dir / "genotype.json"))
-        rows.append({"selection": selection, "model": "searched" if row["kind"] == "searched" else "random genotype",
+        strategy = row["model"].rsplit(" ", 2)[0].replace("DARTS", "darts") if row["kind"] == "searched" else ""
+        rows.append({"selection": selection, "strategy": strategy,
+                     "model": "searched" if row["kind"] == "searched" else "random genotype",
                      "seed": row["seed"], "accuracy": row["mean accuracy"], **scores})
     return rows
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| selection | genotype | runs | genes recovered | inputs | primitives | test accuracy |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    groups: dict[tuple[str, str], list[dict]] = {}
+    lines = ["| selection | strategy | genotype | runs | genes recovered | inputs | primitives | test accuracy |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    groups: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["selection"], row["model"]), []).append(row)
-    for (selection, model), group in groups.items():
+        groups.setdefault((row["selection"], row.get("strategy", ""), row["model"]), []).append(row)
+    for (selection, strategy, model), group in groups.items():
         def cell(key: str) -> str:
             values = [r[key] for r in group]
             return f"{np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
-        lines.append(f"| {selection} | {model} | {len(group)} | {cell('genes')} | {cell('inputs')} | "
+        lines.append(f"| {selection} | {strategy} | {model} | {len(group)} | {cell('genes')} | {cell('inputs')} | "
                      f"{cell('primitives')} | {cell('accuracy')} |")
     first = rows[0]
-    lines.append(f"| | expected at random | | {first['chance_genes']:.3f} | {first['chance_inputs']:.3f} | "
+    lines.append(f"| | | expected at random | | {first['chance_genes']:.3f} | {first['chance_inputs']:.3f} | "
                  f"{first['chance_primitives']:.3f} | |")
     return "\n".join(lines)
 
@@ -68,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--selection", default="alpha,perturbation", help="comma-separated: alpha, perturbation")
+    parser.add_argument("--strategies", default="darts", help="comma-separated search strategies (darts plugins)")
     parser.add_argument("--out", default="runs/planted")
     parser.add_argument("--quiet", action="store_true")
     parser.epilog = "Configuration overrides of planted-quick follow, e.g. --search.epochs 20."
@@ -81,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [row for selection in selections for row in run(selection, args.seeds, out, args.quiet, overrides)]
+    strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    rows = [row for selection in selections
+            for row in run(selection, args.seeds, out, args.quiet, overrides, strategies)]
     text = table(rows)
     (out / "planted.md").write_text(text + "\n", encoding="utf-8")
     (out / "planted.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -25,6 +25,7 @@ from darts.io import atomic_write_json, atomic_write_text
 from darts.device import resolve as resolve_device
 from darts.models import build_search_network
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
+from darts.search_plan import plan_search
 from darts.training.objective import higher_is_better
 from darts.workflows import _load_genotype, load_data, search, train, train_baseline
 
@@ -40,6 +41,10 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
     if resume is not None:
         config, name = _resumable(Path(resume))
     resolve_device(config.device)  # a missing GPU fails here, before any directory exists
+    for strategy in (None, *config.bench.strategies):  # an unknown or unfit strategy fails here too
+        for order in config.bench.orders:
+            changes = {"order": order, **({"strategy": strategy, "strategy_options": {}} if strategy else {})}
+            plan_search(config.model_copy(update={"search": config.search.model_copy(update=changes)}))
     data = load_data(config)  # bad files fail here too
     targets = [t.name for t in data.targets if t.kind == "classification"]
     if not targets:
@@ -99,10 +104,13 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
                   tried={f"{t[1]:g}": abs(t[0]) for t in tried})
         return path, lr
 
-    searches = [(config, "DARTS", order) for order in config.bench.orders]
-    searches += [(family_config, f"DARTS {family} cell", order) for family, family_config in further.items()
+    base = "DARTS" if config.search.strategy == "darts" else config.search.strategy
+    searches = [(config, base, order, None) for order in config.bench.orders]
+    searches += [(family_config, f"{base} {family} cell", order, None) for family, family_config in further.items()
                  for order in config.bench.orders]
-    plan = [f"{label} search ({order} order) and train" for _, label, order in searches]
+    searches += [(config, strategy, order, strategy) for strategy in config.bench.strategies
+                 for order in config.bench.orders]
+    plan = [f"{label} search ({order} order) and train" for _, label, order, _ in searches]
     plan += ["random genotype"] * config.bench.random_genotypes
     plan += [f"{transfer} transferred"] if transfer else []
     plan += [config.bench.baseline] if config.bench.baseline else []
@@ -121,11 +129,13 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
         seeded = config.model_copy(update={"seed": seed}, deep=True)
         seed_data = data if seed == config.seed else load_data(seeded)
         rows.append({**_majority_row(seed_data, targets), "seed": seed, "kind": "majority"})
-        for base, label, order in searches:
-            announce(f"search with {order}-order DARTS ({base.model.family}), then train its genotype", seed)
-            ordered = base.model_copy(update={"seed": seed, "search": base.search.model_copy(update={"order": order})},
-                                      deep=True)
-            row_name = (f"{base.model.family}-" if base is not config else "") + f"{order}-order-seed{seed}"
+        for source, label, order, strategy in searches:
+            announce(f"search with {order}-order {label} ({source.model.family}), then train its genotype", seed)
+            changes = {"order": order, **({"strategy": strategy, "strategy_options": {}} if strategy else {})}
+            ordered = source.model_copy(update={"seed": seed, "search": source.search.model_copy(update=changes)},
+                                        deep=True)
+            row_name = (f"{source.model.family}-" if source is not config else "") + \
+                (f"{strategy}-" if strategy else "") + f"{order}-order-seed{seed}"
             search_dir = sub_run(f"search-{row_name}", lambda n: search(ordered, bench_dir, run_name=n, **quietly),
                                  "search")
             searched = json.loads((search_dir / "results.json").read_text())
@@ -243,7 +253,7 @@ def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     summary.columns = [f"{metric} {stat}" for metric, stat in summary.columns]
     summary["runs"] = grouped.size()
     summary["parameters"] = grouped["parameters"].mean()
-    for column in ("search seconds", "train seconds", "decisive edges"):
+    for column in ("search seconds", "train seconds", "decisive edges", "parameter-free share"):
         if column in table.columns:
             summary[column] = grouped[column].mean()
     if "verdict" in table.columns:
@@ -273,6 +283,8 @@ def _summary_markdown(summary: pd.DataFrame, wins: dict[str, str], seeds: int) -
     shown["wins over random"] = [wins.get(model, "") for model in summary.index]
     if "decisive runs" in summary.columns:
         shown["decisive searches"] = summary["decisive runs"].fillna("")
+    if "parameter-free share" in summary.columns:
+        shown["parameter-free genes"] = ["" if np.isnan(v) else f"{v:.0%}" for v in summary["parameter-free share"]]
     shown["parameters"] = [f"{int(v):,}" if v > 0 else "" for v in summary["parameters"]]
     if "search seconds" in summary.columns:
         shown["search s"] = ["" if np.isnan(v) else f"{v:.0f}" for v in summary["search seconds"]]

@@ -91,6 +91,15 @@ class LoopConfig(Section):
                                                              "(a diverging run); null: only NaN and inf stop it")
 
 
+class ResourceConfig(Section):
+    """Resource-aware search: the expected cost of the derived network, kept under a target by a penalty."""
+
+    measure: Literal["parameters", "madds"] = Field("parameters", description="parameters, or multiply-adds of one "
+                                                                              "example")
+    target: float = Field(..., gt=0, description="the cost the derived network should stay under")
+    weight: float = Field(1.0, ge=0, description="weight of the penalty max(0, expected / target - 1)")
+
+
 class SearchConfig(LoopConfig):
     """The bilevel search: weights on one part of the training data, alphas on the held-out rest."""
 
@@ -118,6 +127,9 @@ class SearchConfig(LoopConfig):
                                                "pc-darts, fair-darts, gdas, drnas, sdarts, beta-darts, darts-minus")
     strategy_options: dict[str, Any] = Field(default_factory=dict, description="the strategy's own options, checked "
                                                                              "by its schema")
+    resource: ResourceConfig | None = Field(None, description="{measure: parameters|madds, target: N, weight: w}: "
+                                                                "penalise the derived network's expected cost above "
+                                                                "the target, with any strategy; null: off")
     selection: str | None = Field(
         None, description="the selector that chooses the genotype; null: the strategy's (alpha for every built-in). "
                           "alpha: the strongest weight per edge (the paper); perturbation: DARTS-PT, the op whose "
@@ -184,6 +196,9 @@ class BenchConfig(Section):
     """What a benchmark compares: searches of each order, random genotypes, a hand-designed baseline."""
 
     orders: list[Literal["first", "second", "exact"]] = Field(["first", "second"], description="search orders compared")
+    strategies: list[str] = Field([], description="further search strategies (darts plugins lists them), each "
+                                                  "searched in every order of bench.orders with its default options "
+                                                  "and trained like the search.strategy rows")
     seeds: int = Field(1, ge=1, description="every row runs with this many seeds (seed, seed + 1, ...; the seed "
                                             "also draws generated data); the table shows mean +- std")
     random_genotypes: int = Field(1, ge=0, description="random genotypes of the same space per seed, trained alike "

@@ -56,6 +56,9 @@ def plan_search(config: RunConfig) -> SearchPlan:
     family = registry.family(model.family)
     primitives = tuple(p.name for p in registry.resolve(family.name, model.primitives))
     strategy.check(SearchSpaceInfo(family.name, family.cell, primitives, s.order, family.spatial_dims))
+    if s.resource is not None and family.cell != "feedforward":
+        raise StrategyError(f"search.resource measures the edges of feedforward cells; family {family.name!r} has "
+                            f"{family.cell} cells: remove search.resource")
     selector = registry.selector(s.selection or strategy.selector)
     return SearchPlan(strategy, selector, network_options)
 

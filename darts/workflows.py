@@ -33,8 +33,8 @@ from darts.device import resolve as resolve_device
 from darts.genotype import Genotype, load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from darts.plugins import get_registry
-from darts.models import (build_baseline, build_search_network, build_trained_network, count_parameters,
-                          multiply_adds)
+from darts.models import (build_baseline, build_network, build_search_network, build_trained_network,
+                          count_parameters, multiply_adds)
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.tasks import TaskData, get_task
 from darts.tasks.language import CorpusData
@@ -48,6 +48,7 @@ from darts.training.language_model import (ActivationRegularization, AveragedSGD
                                            LanguageModelTrainer)
 from darts.data.datasets import split_labels
 from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
+from darts.resource import ResourcePenalty, cost_model
 from darts.search_plan import plan_search
 from darts.strategy import SelectionContext
 from darts.training.tensorboard import TensorBoardLogger
@@ -258,6 +259,12 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
                          "and TAR to the loss; set it false")
     network = context.placed(build_search_network(config.model, data, plan.network_options))
     network.set_strategy(plan.strategy)
+    if s.resource is not None:
+        r = s.resource
+        example = data.example_input(1)
+        costs = cost_model(network, example.to(context.device), r.measure,
+                           lambda genotype: _measure(build_network(genotype, config.model, data), example, r.measure))
+        network.resource = ResourcePenalty(costs, r.target, r.weight)
     optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     loss = LanguageModelLoss() if isinstance(data, CorpusData) else \
         TaskLoss(data.targets, data.multi_task, config.task_weights)
@@ -300,6 +307,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     chosen = plan.selector.select(SelectionContext(network, trainer, None if isinstance(data, CorpusData) else alpha_split,
                                                    s, config.seed, context.log, context.run_dir, tracker.best))
     judged = diagnostics.verdict(s, None if plan.selector.name == "alpha" else chosen)
+    resource = _resource_report(network, chosen, config, data) if s.resource is not None else None
     _save_model(context, network)
     if distributed.is_main():
         chosen.save(context.run_dir / "genotype.json", overwrite=True)
@@ -309,18 +317,39 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
                "monitor": trainer.monitor, "best": trainer.best, "final": last,
                "genotype": s.genotype, "parameters": count_parameters(network)["model"],
                "strategy": plan.strategy.name, "strategy_options": plan.strategy.options.model_dump(),
-               "selection": plan.selector.name,
+               "selection": plan.selector.name, **({"resource": resource} if resource else {}),
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2),
                "verdict": judged.to_dict(),
                "diagnostics": [{k: v for k, v in r.items() if k != "genotype"} for r in diagnostics.records]}
     if distributed.is_main():
         atomic_write_json(context.run_dir / "results.json", results)
     context.log.event("verdict" if judged.decisive else "warning", str(judged), verdict=judged.to_dict())
+    if resource:
+        context.log.event("resource", f"{resource['measure']}: the derived network has {resource['genotype']:,.0f} "
+                          f"(expected under the final weights {resource['expected']:,.0f}; target "
+                          f"{resource['target']:,.0f})", **resource)
     context.log.event("finish", f"genotype ({s.genotype}):\n{chosen}", results=results)
     unlock_run_dir(context.run_dir)
     context.log.close()
     distributed.barrier()  # every rank returns once the run's files are written
     return context.run_dir
+
+
+def _resource_report(network, genotype: Genotype, config: RunConfig, data: TaskData) -> dict[str, Any]:
+    """The resource target against the final expected cost and the derived genotype's network, measured."""
+    r = config.search.resource
+    with torch.no_grad():
+        weights = {name: network.strategy.mixing_weights(network.alphas[name], "derive")
+                   for name in network.searched_alphas()}
+        expected = float(network.resource.model.expected(weights))
+    measured = _measure(build_network(genotype, config.model, data), data.example_input(1), r.measure)
+    return {"measure": r.measure, "target": r.target, "weight": r.weight, "expected": round(expected, 1),
+            "genotype": measured}
+
+
+def _measure(network: torch.nn.Module, example: torch.Tensor, measure: str) -> float:
+    """A network's parameters (auxiliary heads apart) or multiply-adds of one example."""
+    return count_parameters(network)["model"] if measure == "parameters" else multiply_adds(network, example)
 
 
 def budget_batch_size(examples: int, loop) -> int:

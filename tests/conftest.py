@@ -76,3 +76,14 @@ def numba_off(monkeypatch):
     from darts import compiled
 
     monkeypatch.setattr(compiled, "njit", None)
+
+
+@pytest.fixture
+def plain_family():
+    """A BN-free linear family (tests.test_distributed), registered in a throw-away registry of this process."""
+    from darts.plugins import isolated_plugins
+    from tests.test_distributed import _register_plain
+
+    with isolated_plugins():
+        _register_plain()
+        yield

@@ -16,7 +16,7 @@ from torch import nn
 
 from darts import Architecture, Family, SearchNetwork, register_family, register_primitive
 from darts.config import load_config
-from darts.plugins import get_registry, isolated_plugins
+from darts.plugins import get_registry
 from darts.training import Callback
 from darts.training.trainer import _distributed
 from darts.workflows import RunError, search
@@ -153,14 +153,6 @@ def _search_worker(rank: int, port: int, runs: str, mode: str) -> None:
 def _genotype(runs) -> dict:
     (run,) = [p for p in runs.iterdir() if p.is_dir()]
     return json.loads((run / "genotype.json").read_text())
-
-
-@pytest.fixture
-def plain_family():
-    """The BN-free family, registered in a throw-away registry of this (the test's) process."""
-    with isolated_plugins():
-        _register_plain()
-        yield
 
 
 def test_a_distributed_search_finds_the_single_process_genotype_and_resumes(tmp_path, plain_family):

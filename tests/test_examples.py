@@ -139,3 +139,27 @@ def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
 def test_the_uno_example_prints_its_whole_description(tmp_path):
     out = run("uno/uno.py", "--help", cwd=tmp_path)
     assert "compared on the same split in one table." in out and "--targets regression" in out
+
+
+def test_the_example_strategy_package_installs_and_is_searched_with(tmp_path):
+    source, target = tmp_path / "src", tmp_path / "site"
+    shutil.copytree(EXAMPLES / "advanced" / "darts_sparsemax", source)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(target), str(source)], check=True)
+    pythonpath = f"{target}:{Path(darts.__file__).parents[1]}"
+    listing = json.loads(run("", "-m", "darts", "plugins", "--json", cwd=tmp_path, pythonpath=pythonpath))
+    (row,) = [r for r in listing["strategies"] if r["strategy"] == "sparsemax"]
+    assert (row["distribution"], row["version"]) == ("darts-sparsemax", "1.0.0")
+    run("", "-m", "darts", "search", "tabular-quick", "--search.strategy", "sparsemax",
+        "--search.strategy_options.temperature", "0.01", "--data.samples", "256", "--search.epochs", "2",
+        "--search.warmup_epochs", "0", "--search.order", "first", "--runs", str(tmp_path / "runs"), "--quiet",
+        cwd=tmp_path, pythonpath=pythonpath)
+    (search_run,) = (tmp_path / "runs").iterdir()
+    results = json.loads((search_run / "results.json").read_text())
+    assert results["strategy"] == "sparsemax" and results["strategy_options"] == {"temperature": 0.01}
+    weights = json.loads((search_run / "alphas.jsonl").read_text().splitlines()[-1])["weights"]["normal"]
+    assert all(abs(sum(row) - 1) < 1e-5 for row in weights)
+    # sparsemax, by hand: [1, 0.5, -1] -> threshold (1 + 0.5 - 1) / 2 = 0.25 -> [0.75, 0.25, 0]
+    out = run("", "-c", "import torch; from darts_sparsemax.strategy import sparsemax; "
+              "print(sparsemax(torch.tensor([1.0, 0.5, -1.0])).tolist())", cwd=tmp_path, pythonpath=pythonpath)
+    assert out.strip() == "[0.75, 0.25, 0.0]"

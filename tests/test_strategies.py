@@ -19,7 +19,6 @@ from darts.search_plan import plan_search
 from darts.search_space import RecurrentSearchNetwork
 from darts.strategy import MODES, SearchSpaceInfo, check_contract
 from darts.training import Callback
-from tests.test_distributed import plain_family  # noqa: F401 - the fixture
 from darts_plugins.strategies import (STRATEGIES, BetaDarts, DartsMinus, DrNas, FairDarts, Gdas, PCDarts, SDarts)
 
 NAMES = get_registry().strategy_names

@@ -56,6 +56,8 @@ class Supernet(nn.Module):
     #: how the alphas become mixing weights (:mod:`darts.strategy`); the plain softmax of the paper until
     #: :meth:`set_strategy` gives another
     strategy: Strategy = Strategy()
+    #: resource-aware search: a penalty on the derived weights (:class:`darts.resource.ResourcePenalty`), or None
+    resource: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None
     _alpha_pass: bool = False
 
     def set_strategy(self, strategy: Strategy) -> None:
@@ -77,8 +79,14 @@ class Supernet(nn.Module):
         return "alphas" if self._alpha_pass else "weights" if self.training else "evaluate"
 
     def penalty(self) -> torch.Tensor | None:
-        """What the strategy adds to the alphas' loss (a function of the alphas only), or None."""
-        return self.strategy.penalty({name: self.alphas[name] for name in self.searched_alphas()})
+        """What the strategy and a resource target add to the alphas' loss (functions of the alphas only), or
+        None."""
+        alphas = {name: self.alphas[name] for name in self.searched_alphas()}
+        terms = [self.strategy.penalty(alphas)]
+        if self.resource is not None:
+            terms.append(self.resource({name: self.strategy.mixing_weights(a, "derive") for name, a in alphas.items()}))
+        terms = [term for term in terms if term is not None]
+        return sum(terms[1:], terms[0]) if terms else None
 
     def searched_alphas(self) -> list[str]:
         """The cell types whose alphas some cell uses."""

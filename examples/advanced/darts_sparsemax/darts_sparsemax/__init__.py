@@ -1,0 +1,1 @@
+"""darts-sparsemax: sparsemax mixing weights as a darts search strategy."""
