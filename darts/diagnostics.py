@@ -157,6 +157,8 @@ def verdict(records: Sequence[Mapping[str, Any]], search: Any, space_is_mixed: b
                        "(DARTS' collapse onto poolings and skip connections)")
         advice.append(f"a longer weight warm-up, search.warmup_epochs (now {search.warmup_epochs})"
                       + (", or search.selection perturbation" if search.selection != "perturbation" else ""))
+        if getattr(search, "strategy", "darts") in ("darts", "pc-darts"):
+            advice.append("a strategy made against this collapse: search.strategy darts-minus, fair-darts or sdarts")
     searched = [r for r in records if r.get("arch_steps", 1)]
     if len(searched) >= 2 and last["genotype_changed"]:
         changes = last["genotype_changes"]

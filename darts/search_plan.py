@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from darts.config import RunConfig
 from darts.plugins import get_registry
+from darts.registry import UnknownNameError
 from darts.strategy import SearchSpaceInfo, Selector, Strategy, StrategyError
 
 #: the model keys that spell PC-DARTS without naming the strategy (the older configuration)
@@ -38,7 +39,7 @@ def plan_search(config: RunConfig) -> SearchPlan:
     name, options = s.strategy, dict(s.strategy_options)
     legacy = {key: getattr(model, key) for key in PC_DARTS_KEYS
               if getattr(model, key) != type(model).model_fields[key].default}
-    strategy_class = registry.strategy(name)
+    strategy_class = _named("search.strategy", registry.strategy, name)
     if legacy and strategy_class.name == "darts":  # model.partial_channels / edge_normalization: PC-DARTS
         strategy_class = registry.strategy("pc-darts")
         options = {"partial_channels": model.partial_channels, "edge_normalization": model.edge_normalization,
@@ -59,8 +60,17 @@ def plan_search(config: RunConfig) -> SearchPlan:
     if s.resource is not None and family.cell != "feedforward":
         raise StrategyError(f"search.resource measures the edges of feedforward cells; family {family.name!r} has "
                             f"{family.cell} cells: remove search.resource")
-    selector = registry.selector(s.selection or strategy.selector)
+    selector = _named("search.selection" if s.selection else f"strategy {strategy.name}'s selector", registry.selector,
+                      s.selection or strategy.selector)
     return SearchPlan(strategy, selector, network_options)
+
+
+def _named(key: str, lookup, name: str):
+    """``lookup(name)``, its unknown-name error prefixed with the configuration key that gave the name."""
+    try:
+        return lookup(name)
+    except UnknownNameError as error:
+        raise StrategyError(f"{key}: {error}") from error
 
 
 def _options_message(strategy_class: type[Strategy], error: ValidationError) -> str:
