@@ -145,9 +145,12 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
                    "train lr": lr}
             verdict = searched.get("verdict") or {}
             last = (searched.get("diagnostics") or [{}])[-1]
+            resource = searched.get("resource")
             rows.append({**row, "seed": seed, "kind": "searched", "verdict": verdict.get("verdict"),
                          "decisive edges": last.get("decisive_edges"),
-                         "parameter-free share": last.get("parameter_free_share")})
+                         "parameter-free share": last.get("parameter_free_share"),
+                         **({f"searched {resource['measure']}": resource["genotype"],
+                             f"target {resource['measure']}": resource["target"]} if resource else {})})
         supernet = build_search_network(seeded.model, seed_data)
         for index in range(config.bench.random_genotypes):
             announce(f"train random genotype {index + 1}", seed)
@@ -253,7 +256,8 @@ def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     summary.columns = [f"{metric} {stat}" for metric, stat in summary.columns]
     summary["runs"] = grouped.size()
     summary["parameters"] = grouped["parameters"].mean()
-    for column in ("search seconds", "train seconds", "decisive edges", "parameter-free share"):
+    for column in ("search seconds", "train seconds", "decisive edges", "parameter-free share",
+                   *[c for c in table.columns if c.startswith(("searched ", "target "))]):
         if column in table.columns:
             summary[column] = grouped[column].mean()
     if "verdict" in table.columns:
@@ -286,6 +290,8 @@ def _summary_markdown(summary: pd.DataFrame, wins: dict[str, str], seeds: int) -
     if "parameter-free share" in summary.columns:
         shown["parameter-free genes"] = ["" if np.isnan(v) else f"{v:.0%}" for v in summary["parameter-free share"]]
     shown["parameters"] = [f"{int(v):,}" if v > 0 else "" for v in summary["parameters"]]
+    for column in [c for c in summary.columns if c.startswith(("searched ", "target "))]:  # search.resource
+        shown[column] = ["" if np.isnan(v) else f"{v:,.0f}" for v in summary[column]]
     if "search seconds" in summary.columns:
         shown["search s"] = ["" if np.isnan(v) else f"{v:.0f}" for v in summary["search seconds"]]
     table = shown.to_markdown(disable_numparse=True, colalign=["left"] + ["right"] * len(shown.columns))

@@ -91,3 +91,17 @@ def test_a_resource_target_on_a_recurrent_family_is_an_error(tmp_path, capsys):
     assert main(["search", "signals-quick", "--runs", str(tmp_path), "--model.family", "recurrent",
                  "--search.resource", "{target: 1000}"]) == 2
     assert "search.resource measures the edges of feedforward cells" in capsys.readouterr().err
+
+
+def test_the_benchmark_table_shows_the_searched_cost_against_the_target():
+    import pandas as pd
+
+    from darts.benchmark import _summary_markdown, summarise
+
+    rows = [{"model": "DARTS first order", "kind": "searched", "seed": s, "mean accuracy": 0.9, "mean macro-F1": 0.8,
+             "parameters": 100, "searched parameters": 900 + s, "target parameters": 1000} for s in (0, 1)]
+    rows += [{"model": "random genotype", "kind": "random", "seed": s, "mean accuracy": 0.8, "mean macro-F1": 0.7,
+              "parameters": 120} for s in (0, 1)]
+    summary, wins = summarise(pd.DataFrame(rows).set_index("model"))
+    text = _summary_markdown(summary, wins, 2)
+    assert "searched parameters" in text and "target parameters" in text and "900" in text and "1,000" in text
