@@ -224,6 +224,9 @@ class BenchConfig(Section):
 class LogConfig(Section):
     """What a run records besides its own files (log.txt, events.jsonl, metrics.csv, results.json)."""
 
+    plots: bool = Field(True, description="PNG pictures at the end of a run (genotype, alphas, metrics, "
+                                          "diagnostics); false: none, for batches of many short runs (they take "
+                                          "seconds each; darts genotype plot draws one later)")
     tensorboard: bool = Field(False, description="TensorBoard event files in RUN/tensorboard: per epoch the losses, "
                                                  "metrics, learning rates, search diagnostics, softmax(alpha) per "
                                                  "edge and the cell diagram (needs the extra [tensorboard])")

@@ -311,7 +311,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     _save_model(context, network)
     if distributed.is_main():
         chosen.save(context.run_dir / "genotype.json", overwrite=True)
-        _plot_search(context.run_dir, chosen, tracker.alphas, trainer.history, diagnostics.records)
+        if config.log.plots:
+            _plot_search(context.run_dir, chosen, tracker.alphas, trainer.history, diagnostics.records)
     last = trainer.history[-1]
     results = {"command": "search", "task": config.task, "family": config.model.family, "epochs": trainer.epoch,
                "monitor": trainer.monitor, "best": trainer.best, "final": last,
@@ -483,9 +484,10 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     if distributed.is_main():
         from darts.plots import plot_genotype, plot_metrics
 
-        if genotype is not None:
+        if genotype is not None and config.log.plots:
             plot_genotype(genotype, context.run_dir / "genotype.png")
-        plot_metrics(trainer.history, context.run_dir / "metrics.png")
+        if config.log.plots:
+            plot_metrics(trainer.history, context.run_dir / "metrics.png")
         atomic_write_json(context.run_dir / "results.json", results)  # last: a run with results is complete
     context.log.event("finish", results=results)
     context.log.event("result", f"test: {headline(test, results['baseline'], data)}")

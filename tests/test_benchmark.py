@@ -64,7 +64,8 @@ def test_the_full_benchmark_needs_the_users_files(tmp_path, capsys):
 
 
 def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
-    shrink = ["--data.documents", "240", "--data.test_documents", "80", "--data.sequence_length", "40",
+    shrink = ["--log.plots", "false",  # the pictures are tested elsewhere: seconds a run
+              "--data.documents", "240", "--data.test_documents", "80", "--data.sequence_length", "40",
               "--data.vocab_size", "300", "--model.channels", "4", "--model.embedding_dim", "8",
               "--train.channels", "4", "--search.epochs", "1",
               "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.baseline_filters", "8"]
@@ -95,7 +96,8 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
 
 
 def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path, capsys):
-    shrink = ["--data.documents", "120", "--data.test_documents", "40", "--data.sequence_length", "24",
+    shrink = ["--log.plots", "false", "--data.documents", "120", "--data.test_documents", "40",
+              "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
               "4", "--search.epochs", "1",
               "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]", "--bench.seeds", "2",
@@ -134,7 +136,7 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
     for split, rows in (("train", slice(0, 120)), ("test", slice(120, 160))):
         np.save(folder / f"{split}_X.npy", tokens[rows].astype(np.int32))
         np.save(folder / f"{split}_Y.npy", labels[rows])
-    shrink = ["--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1",
+    shrink = ["--log.plots", "false", "--data.path", str(folder), "--model.embedding_dim", "8", "--search.epochs", "1",
               "--search.warmup_epochs", "0", "--train.epochs",
               "1", "--search.batch_size", "20", "--train.batch_size", "20", "--bench.orders", "[first]",
               "--bench.random_genotypes", "0", "--bench.baseline_filters", "4", "--bench.transfer", "null"]
@@ -149,7 +151,8 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
 
 
 def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, capsys):
-    shrink = ["--data.documents", "160", "--data.test_documents", "60", "--data.sequence_length", "24",
+    shrink = ["--log.plots", "false", "--data.documents", "160", "--data.test_documents", "60",
+              "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8",
               "--train.channels", "4", "--search.epochs", "1",
               "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.orders", "[first]",
@@ -179,7 +182,8 @@ def test_an_unknown_further_family_or_key_is_named(tmp_path):
 
 
 def test_an_lr_grid_gives_each_row_the_rate_its_validation_prefers(tmp_path, capsys):
-    shrink = ["--data.documents", "160", "--data.test_documents", "40", "--data.sequence_length", "24",
+    shrink = ["--log.plots", "false", "--data.documents", "160", "--data.test_documents", "40",
+              "--data.sequence_length", "24",
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
               "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "2",
               "--bench.orders", "[first]", "--bench.transfer", "null", "--bench.baseline_filters", "8",

@@ -119,7 +119,8 @@ def _register_plain() -> None:
 
 def _config(batch: int, *extra: str):
     _register_plain()
-    return load_config("tabular-quick", ["--model.family", "plain_linear", "--model.channels", "8", "--model.layers",
+    return load_config("tabular-quick", ["--log.plots", "false",
+                                         "--model.family", "plain_linear", "--model.channels", "8", "--model.layers",
                                          "2", "--model.nodes", "2", "--data.samples", "256", "--data.test_samples",
                                          "64", "--search.epochs", "3",
                                          "--search.warmup_epochs", "0", "--search.batch_size", str(batch),

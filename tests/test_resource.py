@@ -59,12 +59,13 @@ def test_the_expected_cost_by_hand_and_a_penalty_that_prefers_cheap_primitives()
 
 def test_a_search_with_a_parameter_target_reports_it_and_stays_closer_to_it(tmp_path):
     common = ["search", "tabular-quick", "--runs", str(tmp_path), "--quiet", "--search.epochs", "3",
-              "--search.warmup_epochs", "1", "--data.samples", "256", "--search.order", "first"]
+              "--search.warmup_epochs", "1", "--data.samples", "256", "--search.order", "first", "--log.plots", "false"]
     assert main([*common, "--search.resource", "{measure: parameters, target: 1000, weight: 50}"]) == 0
     (run,) = tmp_path.iterdir()
     resource = json.loads((run / "results.json").read_text())["resource"]
     assert resource["measure"] == "parameters" and resource["target"] == 1000
     assert resource["genotype"] == count_parameters_of(run)
+    assert not list(run.glob("*.png"))  # log.plots false
     assert main([*common]) == 0
     (plain,) = [p for p in tmp_path.iterdir() if p != run]
     assert _linear_genes(run) <= _linear_genes(plain)

@@ -200,7 +200,8 @@ def test_pc_darts_builds_partial_channels_and_edge_normalisation_and_keeps_the_o
     assert plan.strategy.name == "pc-darts"
     assert plan.network_options == {"partial_channels": 4, "edge_normalization": True}
     old = plan_search(load_config("signals-quick", ["--model.partial_channels", "2"]))
-    assert old.strategy.name == "pc-darts" and old.network_options == {"partial_channels": 2, "edge_normalization": False}
+    assert old.strategy.name == "pc-darts"
+    assert old.network_options == {"partial_channels": 2, "edge_normalization": False}
     assert isinstance(PCDarts(), Strategy)
     with pytest.raises(StrategyError, match="give it once"):
         plan_search(load_config("signals-quick", ["--model.partial_channels", "2", "--search.strategy", "pc-darts"]))
