@@ -19,7 +19,6 @@ from typing import Callable, Literal, Mapping
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from darts.genotype import NONE, Genotype
 from darts.search_space.mixed_op import MixedOp
@@ -105,16 +104,11 @@ def _alpha_names(network) -> list[str]:
 
 
 def _cost(module: nn.Module, x: torch.Tensor, measure: Measure) -> float:
+    from darts.models import multiply_adds
+
     if measure == "parameters":
         return float(sum(p.numel() for p in module.parameters()))
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            module(x)
-    finally:
-        module.train(was_training)
-    return counter.get_total_flops() / 2
+    return float(multiply_adds(module, x))
 
 
 class ResourcePenalty:

@@ -112,12 +112,17 @@ def test_a_broken_primitive_fails_when_the_space_is_built(tmp_path):
            "(2, 16, 4) for input (2, 8, 7); expected (2, 8, 4)" in out
 
 
-def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
+def _install(tmp_path: Path, package: str) -> str:
+    """pip-install an example package (a copy) into a folder of its own; the PYTHONPATH that sees it and darts."""
     source, target = tmp_path / "src", tmp_path / "site"
-    shutil.copytree(EXAMPLES / "advanced" / "darts_gated", source)
+    shutil.copytree(EXAMPLES / "advanced" / package, source)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(target), str(source)], check=True)
-    pythonpath = f"{target}:{Path(darts.__file__).parents[1]}"
+    return f"{target}:{Path(darts.__file__).parents[1]}"
+
+
+def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
+    pythonpath = _install(tmp_path, "darts_gated")
     listing = json.loads(run("", "-m", "darts", "plugins", "--json", cwd=tmp_path, pythonpath=pythonpath))
     rows = {(r["family"], r["primitive"]): r for r in listing["primitives"]}
     for family in ("conv1d", "conv2d"):
@@ -142,11 +147,7 @@ def test_the_uno_example_prints_its_whole_description(tmp_path):
 
 
 def test_the_example_strategy_package_installs_and_is_searched_with(tmp_path):
-    source, target = tmp_path / "src", tmp_path / "site"
-    shutil.copytree(EXAMPLES / "advanced" / "darts_sparsemax", source)
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--target", str(target), str(source)], check=True)
-    pythonpath = f"{target}:{Path(darts.__file__).parents[1]}"
+    pythonpath = _install(tmp_path, "darts_sparsemax")
     listing = json.loads(run("", "-m", "darts", "plugins", "--json", cwd=tmp_path, pythonpath=pythonpath))
     (row,) = [r for r in listing["strategies"] if r["strategy"] == "sparsemax"]
     assert (row["distribution"], row["version"]) == ("darts-sparsemax", "1.0.0")
