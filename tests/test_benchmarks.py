@@ -95,7 +95,7 @@ def test_real_data_sets_and_their_non_neural_baselines(tmp_path):
 def test_the_real_data_script_writes_its_table(tmp_path):
     result = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "cancer,wine", "--seeds", "1", "--quiet",
                              "--out", str(tmp_path), "--search.epochs=2",
-                             "--search.warmup_epochs", "0", "--train.epochs", "1"],
+                             "--search.warmup_epochs", "0", "--train.epochs", "1", "--log.plots", "false"],
                             capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr
     for row in json.loads((tmp_path / "real_data.json").read_text()):
@@ -111,11 +111,13 @@ def test_the_planted_script_scores_searched_and_random_genotypes(tmp_path):
     script = Path(__file__).parents[1] / "benchmarks" / "planted.py"
     result = subprocess.run([sys.executable, str(script), "--seeds", "1", "--selection", "alpha", "--quiet", "--out",
                              str(tmp_path), "--data.samples", "64", "--data.test_samples", "32", "--search.epochs",
-                             "2", "--search.warmup_epochs", "0", "--train.epochs", "1"],
+                             "2", "--search.warmup_epochs", "0", "--train.epochs", "1", "--log.plots", "false",
+                             "--strategies", "darts,fair-darts"],
                             capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "planted.json").read_text())
-    assert [r["model"] for r in rows] == ["searched", "random genotype", "random genotype"]
+    assert [(r["strategy"], r["model"]) for r in rows] == [("darts", "searched"), ("fair-darts", "searched"),
+                                                            ("", "random genotype"), ("", "random genotype")]
     assert all(0 <= r["genes"] <= 1 and r["chance_genes"] == rows[0]["chance_genes"] for r in rows)
     assert "expected at random" in result.stdout
     bad = subprocess.run([sys.executable, str(script), "--selection", "argmax"], capture_output=True, text=True)
