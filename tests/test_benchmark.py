@@ -68,7 +68,8 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
               "--data.documents", "240", "--data.test_documents", "80", "--data.sequence_length", "40",
               "--data.vocab_size", "300", "--model.channels", "4", "--model.embedding_dim", "8",
               "--train.channels", "4", "--search.epochs", "1",
-              "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.baseline_filters", "8"]
+              "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.baseline_filters", "8",
+              "--model.nodes", "2", "--search.selection_examples", "24"]  # the preset's selection, smaller
     candle = tmp_path / "candle.txt"
     candle.write_text("[Global_Params]\nbatch_size = 40\n")
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", "--candle", str(candle), *shrink]) == 0
@@ -187,7 +188,7 @@ def test_an_lr_grid_gives_each_row_the_rate_its_validation_prefers(tmp_path, cap
               "--data.vocab_size", "200", "--model.channels", "4", "--model.embedding_dim", "8", "--train.channels",
               "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "2",
               "--bench.orders", "[first]", "--bench.transfer", "null", "--bench.baseline_filters", "8",
-              "--bench.lr_grid", "[0.01, 0.2]"]
+              "--bench.lr_grid", "[0.01, 0.2]", "--search.selection", "alpha"]
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
     (bench,) = tmp_path.glob("bench-p3b5-*")
     table = pd.read_csv(bench / "results.csv", index_col="model")

@@ -18,7 +18,7 @@ from darts.plugins import get_registry
 from darts.workflows import RunError, search, budget_batch_size
 
 TINY_MOTIFS = ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16",
-               "--search.batch_size", "16", "--train.batch_size", "16"]
+               "--search.batch_size", "16", "--train.batch_size", "16", "--log.plots", "false"]
 
 
 def test_edge_statistics_by_hand():
@@ -89,7 +89,7 @@ def test_the_verdict_names_each_reason_and_the_keys_to_change():
 
 def test_a_search_records_diagnostics_and_a_verdict(tmp_path, capsys):
     assert main(["search", "motifs-quick", "--runs", str(tmp_path), "--quiet", *TINY_MOTIFS, "--search.epochs", "3",
-                 "--search.warmup_epochs", "1"]) == 0
+                 "--search.warmup_epochs", "1", "--log.plots", "true"]) == 0
     out = capsys.readouterr().out
     assert "search verdict:" in out  # printed in quiet mode too
     (run,) = tmp_path.iterdir()

@@ -33,7 +33,8 @@ TINY = ["--data.train_sentences", "150", "--data.valid_sentences", "40", "--data
 
 
 def tiny(*extra: str):
-    return load_config("ptb-quick", [*TINY, *extra])
+    """A short language-model run on a few sentences, without pictures."""
+    return load_config("ptb-quick", [*TINY, "--log.plots", "false", *extra])
 
 
 # --- data ------------------------------------------------------------------------------------------------

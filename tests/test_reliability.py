@@ -27,7 +27,7 @@ from darts.untrusted import UntrustedFileError, load_pickle, load_torch
 
 TINY = ["--model.channels", "4", "--model.layers", "2", "--model.nodes", "2", "--search.epochs", "2",
         "--search.warmup_epochs", "0", "--data.samples", "64", "--data.test_samples", "32", "--search.batch_size",
-        "16", "--quiet"]
+        "16", "--log.plots", "false", "--quiet"]
 
 
 class CreatesAFile:
@@ -376,7 +376,7 @@ def test_a_killed_benchmark_resumes_to_the_same_table(tmp_path, capsys):
                "--model.embedding_dim", "8", "--train.channels", "4", "--search.epochs", "2",
                "--search.warmup_epochs", "0", "--train.epochs", "3", "--bench.orders", "[first]",
                "--bench.random_genotypes", "1", "--bench.transfer", "null", "--bench.baseline_filters", "8",
-               "--search.selection", "alpha"]
+               "--search.selection", "alpha", "--log.plots", "false"]
     # killed in the random genotype's training, after its first epoch: the search and its training are done
     _kill_when([*options, "--runs", str(tmp_path / "killed")],
                lambda: _checkpointed(tmp_path / "killed", "*/train-random-1-seed0"))

@@ -105,7 +105,7 @@ def test_node_edges():
 def test_a_search_selects_by_perturbation(preset, tiny, tmp_path):
     config = load_config(preset, [*tiny, "--search.epochs", "1",
                                          "--search.warmup_epochs", "0", "--search.selection", "perturbation",
-                                  "--search.selection_examples", "32"])
+                                  "--search.selection_examples", "32", "--log.plots", "false"])
     run = search(config, tmp_path)
     selection = json.loads((run / "selection.json").read_text())
     genotype = load_genotype(run / "genotype.json")

@@ -38,12 +38,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def tiny(preset: str, *extra: str):
-    return load_config(preset, [*TINY[preset], *SHORT, *extra])
+    """A short run of ``preset`` on a sliver of its data, without pictures unless ``--log.plots true``."""
+    return load_config(preset, [*TINY[preset], *SHORT, "--log.plots", "false", *extra])
 
 
 @pytest.mark.parametrize("preset", sorted(TINY))
 def test_search_train_evaluate_for_each_family(preset, tmp_path):
-    config = tiny(preset)
+    config = tiny(preset, "--log.plots", "true")
     run = search(config, tmp_path)
     expected = {"run.json", "config.yaml", "log.txt", "events.jsonl", "metrics.csv", "checkpoint.pt", "model.pt",
                 "results.json", "genotype.json", "genotype_best.json", "genotypes.jsonl", "alphas.jsonl",
@@ -145,7 +146,7 @@ def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
 
 def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "4",
-               "--search.warmup_epochs", "0", "--quiet"]
+               "--search.warmup_epochs", "0", "--log.plots", "false", "--quiet"]
     reference = _darts(*options, "--runs", str(tmp_path / "reference"))
     killed = _darts(*options, "--runs", str(tmp_path / "killed"))
     events, deadline = None, time.monotonic() + 120
