@@ -117,8 +117,10 @@ def test_the_planted_script_scores_searched_and_random_genotypes(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "planted.json").read_text())
     assert [(r["strategy"], r["model"]) for r in rows] == [("darts", "searched"), ("fair-darts", "searched"),
-                                                            ("", "random genotype"), ("", "random genotype")]
+                                                            ("", "random genotype"), ("", "random genotype"),
+                                                            ("", "teacher's cell")]
     assert all(0 <= r["genes"] <= 1 and r["chance_genes"] == rows[0]["chance_genes"] for r in rows)
+    assert rows[-1]["genes"] == rows[-1]["inputs"] == rows[-1]["primitives"] == 1.0  # the control is the teacher
     assert "expected at random" in result.stdout
     bad = subprocess.run([sys.executable, str(script), "--selection", "argmax"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--selection" in bad.stderr
