@@ -145,7 +145,7 @@ def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
 
 
 def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
-    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "4",
+    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "3",
                "--search.warmup_epochs", "0", "--log.plots", "false", "--quiet"]
     reference = _darts(*options, "--runs", str(tmp_path / "reference"))
     killed = _darts(*options, "--runs", str(tmp_path / "killed"))
