@@ -40,13 +40,13 @@ def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict,
     from darts.data.planted import recovery, teacher_genotype
     from darts.genotype import load_genotype
 
-    register_genotype(TEACHER, teacher_genotype(), plugin="benchmarks/planted.py")
+    teacher = teacher_genotype()
+    register_genotype(TEACHER, teacher, plugin="benchmarks/planted.py")
     config = load_config("planted-quick", {"search.selection": selection, "bench.seeds": seeds,
                                            "bench.orders": ["first"], "bench.random_genotypes": 2,
                                            "bench.transfer": TEACHER, "bench.baseline": None,
                                            "bench.strategies": [s for s in strategies if s != "darts"], **overrides})
     bench_dir = benchmark(config, out, None if quiet else Console(), quiet, name=f"planted-{selection}")
-    teacher = teacher_genotype()
     rows = []
     for row in json.loads((bench_dir / "results.json").read_text())["rows"]:
         if row["kind"] not in ("searched", "random", "transfer"):
