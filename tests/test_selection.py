@@ -96,7 +96,8 @@ def test_node_edges():
 
 @pytest.mark.parametrize("preset, tiny", [
     ("motifs-quick", ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16",
-                      "--search.batch_size", "16", "--search.min_steps_per_epoch", "0"]),
+                      "--search.batch_size", "16", "--search.min_steps_per_epoch", "0", "--model.nodes", "2",
+                      "--search.order", "first"]),
     ("keywords-quick", ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "5",
                         "--model.nodes", "3", "--search.min_steps_per_epoch", "0"]),
     ("tabular-quick", ["--data.samples", "96", "--data.test_samples", "48", "--model.channels", "8",
