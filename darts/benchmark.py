@@ -46,9 +46,9 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
             changes = {"order": order, **({"strategy": strategy, "strategy_options": {}} if strategy else {})}
             plan_search(config.model_copy(update={"search": config.search.model_copy(update=changes)}))
     data = load_data(config)  # bad files fail here too
-    targets = [t.name for t in data.targets if t.kind == "classification"]
+    targets, metrics = scored_targets(data)
     if not targets:
-        raise ValueError(f"task {config.task!r} has no classification target to benchmark")
+        raise ValueError(f"task {config.task!r} has no classification or regression target to benchmark")
     build_search_network(config.model, data)  # so does a search space that does not fit the task
     further = {family: config.for_family(family) for family in config.bench.families}
     for family_config in further.values():
@@ -128,7 +128,7 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
     for seed in seeds:
         seeded = config.model_copy(update={"seed": seed}, deep=True)
         seed_data = data if seed == config.seed else load_data(seeded)
-        rows.append({**_majority_row(seed_data, targets), "seed": seed, "kind": "majority"})
+        rows.append({**_floor_row(seed_data, targets, metrics), "seed": seed, "kind": "majority"})
         for source, label, order, strategy in searches:
             announce(f"search with {order}-order {label} ({source.model.family}), then train its genotype", seed)
             changes = {"order": order, **({"strategy": strategy, "strategy_options": {}} if strategy else {})}
@@ -141,7 +141,7 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
             searched = json.loads((search_dir / "results.json").read_text())
             train_dir, lr = trained(f"train-{row_name}", ordered, lambda c, n: train(
                 c, search_dir / "genotype.json", bench_dir, run_name=n, **quietly))
-            row = {**_row(f"{label} {order} order", train_dir, targets, searched["seconds"], search_dir),
+            row = {**_row(f"{label} {order} order", train_dir, targets, metrics, searched["seconds"], search_dir),
                    "train lr": lr}
             verdict = searched.get("verdict") or {}
             last = (searched.get("diagnostics") or [{}])[-1]
@@ -161,37 +161,38 @@ def benchmark(config: RunConfig | None, runs: str | Path = "runs", console: Cons
             distributed.barrier()
             train_dir, lr = trained(f"train-random-{index + 1}-seed{seed}", seeded,
                                     lambda c, n, path=path: train(c, path, bench_dir, run_name=n, **quietly))
-            rows.append({**_row("random genotype", train_dir, targets), "train lr": lr, "seed": seed,
+            rows.append({**_row("random genotype", train_dir, targets, metrics), "train lr": lr, "seed": seed,
                          "kind": "random"})
         if transfer:
             announce(f"train {transfer} as {config.model.family}", seed)
             train_dir, lr = trained(f"train-{transfer.lower()}-seed{seed}", seeded, lambda c, n: train(
                 c, transfer, bench_dir, genotype_family=config.model.family, run_name=n, **quietly))
-            rows.append({**_row(f"{transfer} (transferred)", train_dir, targets), "train lr": lr, "seed": seed,
+            rows.append({**_row(f"{transfer} (transferred)", train_dir, targets, metrics), "train lr": lr, "seed": seed,
                          "kind": "transfer"})
         if config.bench.baseline:
             announce(f"train the {config.bench.baseline} baseline", seed)
             train_dir, lr = trained(f"train-{config.bench.baseline}-seed{seed}", seeded, lambda c, n: train_baseline(
                 c, config.bench.baseline, bench_dir, run_name=n, **quietly))
-            rows.append({**_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets), "train lr": lr,
+            rows.append({**_row(f"{config.bench.baseline} (hand-designed)", train_dir, targets, metrics),
+                         "train lr": lr,
                          "seed": seed, "kind": "baseline"})
 
     table = pd.DataFrame(rows).set_index("model")
     summary, wins = summarise(table)
     if main:
         atomic_write_text(bench_dir / "results.csv", table.to_csv(float_format="%.4f"))
-        atomic_write_text(bench_dir / "results.md", _summary_markdown(summary, wins, len(seeds)) + "\n\n"
+        atomic_write_text(bench_dir / "results.md", _summary_markdown(summary, wins, len(seeds), metrics) + "\n\n"
                           + "Every run:\n\n" + _markdown(table) + "\n")
         atomic_write_json(bench_dir / "results.json", {
             "seeds": seeds, "rows": table.reset_index().to_dict(orient="records"),
             "summary": summary.reset_index().to_dict(orient="records"), "wins_over_random": wins})
     runs_shown = table if len(seeds) == 1 else table.groupby(level="model", sort=False)[
-        [c for c in table.columns if c.endswith("accuracy")]].mean()  # several seeds: each task's mean
+        [c for c in table.columns if c.endswith(f" {metrics[0]}")]].mean()  # several seeds: each task's mean
     # one table where the summary says it all (one target, one seed); else each run or each row's means too
     per_run = "" if len(seeds) == 1 and len(targets) == 1 else (
-        _printable(table, targets) if len(seeds) == 1 else _markdown(runs_shown)) + "\n\n"
+        _printable(table, targets, metrics) if len(seeds) == 1 else _markdown(runs_shown)) + "\n\n"
     text = (f"results of {bench_dir} (test split, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}):\n"
-            + per_run + _summary_markdown(summary, wins, len(seeds)))
+            + per_run + _summary_markdown(summary, wins, len(seeds), metrics))
     log.event("finish", text, echo=False)
     unlock_run_dir(bench_dir)
     log.close()
@@ -246,10 +247,33 @@ def _transfer_genotype(config: RunConfig) -> str | None:
     return config.bench.transfer
 
 
+#: what a benchmark reports for each classification target; the first is its score
+CLASSIFICATION_METRICS = ("accuracy", "micro-F1", "macro-F1")
+#: the same for a regression target (a task without classification targets): R2 is the score
+REGRESSION_METRICS = ("R2", "MSE")
+_RESULT_KEYS = {"accuracy": "accuracy", "micro-F1": "micro_f1", "macro-F1": "macro_f1", "R2": "r2", "MSE": "mse"}
+
+
+def scored_targets(data) -> tuple[list[str], tuple[str, ...]]:
+    """The targets a benchmark scores and the metrics it reports for each: the classification targets by
+    accuracy, micro- and macro-F1, or for a task without any, its regression targets by R2 and mean squared
+    error."""
+    for kind, metrics in (("classification", CLASSIFICATION_METRICS), ("regression", REGRESSION_METRICS)):
+        targets = [t.name for t in data.targets if t.kind == kind]
+        if targets:
+            return targets, metrics
+    return [], CLASSIFICATION_METRICS
+
+
+def score_column(table: pd.DataFrame) -> str:
+    """The column that ranks a benchmark's rows: ``mean accuracy``, or ``mean R2`` for regression."""
+    return "mean accuracy" if "mean accuracy" in table.columns else "mean R2"
+
+
 def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
     """Mean and standard deviation over the runs of each row (random genotypes pooled over seeds and draws),
     and for each searched row its wins over random genotypes: seeds where it beat the mean of that seed's
-    random genotypes, out of the seeds."""
+    random genotypes on the score (:func:`score_column`), out of the seeds."""
     metrics = [c for c in table.columns if c.startswith("mean ")]
     grouped = table.groupby(level="model", sort=False)
     summary = grouped[metrics].agg(["mean", "std"])
@@ -264,23 +288,23 @@ def summarise(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
         summary["decisive runs"] = grouped["verdict"].agg(
             lambda v: f"{int((v == 'decisive').sum())}/{int(v.notna().sum())}" if v.notna().any() else None)
     wins: dict[str, str] = {}
-    random = table[table["kind"] == "random"]
+    random, score = table[table["kind"] == "random"], score_column(table)
     if len(random):
-        per_seed = random.groupby("seed")["mean accuracy"].mean()
+        per_seed = random.groupby("seed")[score].mean()
         for model, runs in table[table["kind"] == "searched"].groupby(level="model", sort=False):
-            paired = [(accuracy, per_seed[seed]) for seed, accuracy in zip(runs["seed"], runs["mean accuracy"])
-                      if seed in per_seed]
+            paired = [(value, per_seed[seed]) for seed, value in zip(runs["seed"], runs[score]) if seed in per_seed]
             wins[model] = f"{sum(a > r for a, r in paired)}/{len(paired)}"
     return summary, wins
 
 
-def _summary_markdown(summary: pd.DataFrame, wins: dict[str, str], seeds: int) -> str:
+def _summary_markdown(summary: pd.DataFrame, wins: dict[str, str], seeds: int,
+                      metrics: tuple[str, ...] = CLASSIFICATION_METRICS) -> str:
     """The mean +- std table, with the searched rows' wins over random genotypes."""
     def pm(mean: float, std: float) -> str:
         return f"{mean:.4f}" if np.isnan(std) else f"{mean:.4f} +- {std:.4f}"
 
     shown = pd.DataFrame(index=summary.index)
-    for metric in ("accuracy", "macro-F1"):
+    for metric in (metrics[0], metrics[-1]):
         means, stds = summary[f"mean {metric} mean"], summary[f"mean {metric} std"]
         shown[f"mean {metric}"] = [pm(m, s) for m, s in zip(means, stds)]
     shown["runs"] = summary["runs"].astype(int).astype(str)
@@ -298,18 +322,22 @@ def _summary_markdown(summary: pd.DataFrame, wins: dict[str, str], seeds: int) -
     return f"mean over {seeds} seed{'s' if seeds > 1 else ''} (+- standard deviation over the runs):\n\n" + table
 
 
-def _row(model: str, train_dir: Path, targets: list[str], search_seconds: float | None = None,
-         search_dir: Path | None = None) -> dict[str, Any]:
+def _with_means(row: dict[str, Any], targets: list[str], metrics: tuple[str, ...]) -> dict[str, Any]:
+    for metric in metrics:
+        row[f"mean {metric}"] = sum(row[f"{task} {metric}"] for task in targets) / len(targets)
+    return row
+
+
+def _row(model: str, train_dir: Path, targets: list[str], metrics: tuple[str, ...],
+         search_seconds: float | None = None, search_dir: Path | None = None) -> dict[str, Any]:
     results = json.loads((train_dir / "results.json").read_text())
     test = results["test"]
     row: dict[str, Any] = {"model": model}
     for task in targets:
-        prefix = f"test_{task}_" if f"test_{task}_accuracy" in test else "test_"
-        row[f"{task} accuracy"] = test[f"{prefix}accuracy"]
-        row[f"{task} micro-F1"] = test[f"{prefix}micro_f1"]
-        row[f"{task} macro-F1"] = test[f"{prefix}macro_f1"]
-    for metric in ("accuracy", "micro-F1", "macro-F1"):
-        row[f"mean {metric}"] = sum(row[f"{task} {metric}"] for task in targets) / len(targets)
+        prefix = f"test_{task}_" if f"test_{task}_{_RESULT_KEYS[metrics[0]]}" in test else "test_"
+        for metric in metrics:
+            row[f"{task} {metric}"] = test[f"{prefix}{_RESULT_KEYS[metric]}"]
+    _with_means(row, targets, metrics)
     row["parameters"] = results["parameters"]["model"]
     row["search seconds"] = search_seconds
     row["train seconds"] = results["seconds"]
@@ -317,32 +345,39 @@ def _row(model: str, train_dir: Path, targets: list[str], search_seconds: float 
     return row
 
 
-def _majority_row(data, targets: list[str]) -> dict[str, Any]:
-    """Always the training split's most frequent class: the floor every model must clear."""
+def _floor_row(data, targets: list[str], metrics: tuple[str, ...]) -> dict[str, Any]:
+    """The floor every model must clear: always the training split's most frequent class (classification),
+    or always its mean (regression; an R2 near 0)."""
     from sklearn.metrics import f1_score
 
     labels, train_labels = _labels(data.test, targets), _labels(data.train, targets)
-    row: dict[str, Any] = {"model": "majority class"}
+    regression = metrics == REGRESSION_METRICS
+    row: dict[str, Any] = {"model": "mean predictor" if regression else "majority class"}
     for task in targets:
         truth = labels[task]
+        if regression:
+            error = float(((truth - train_labels[task].mean()) ** 2).mean())
+            row.update({f"{task} R2": 1 - error / float(truth.var()), f"{task} MSE": error})
+            continue
         guess = np.full_like(truth, np.bincount(train_labels[task]).argmax())
         row[f"{task} accuracy"] = float((guess == truth).mean())
         row[f"{task} micro-F1"] = float(f1_score(truth, guess, average="micro", zero_division=0))
         row[f"{task} macro-F1"] = float(f1_score(truth, guess, average="macro", zero_division=0))
-    for metric in ("accuracy", "micro-F1", "macro-F1"):
-        row[f"mean {metric}"] = sum(row[f"{task} {metric}"] for task in targets) / len(targets)
+    _with_means(row, targets, metrics)
     row.update({"parameters": 0, "search seconds": None, "train seconds": None, "run": ""})
     return row
 
 
 def _labels(split, targets: list[str]) -> dict[str, np.ndarray]:
-    return {task: labels.numpy().astype(np.int64) for task, labels in split_labels(split, targets).items()}
+    """Each target's labels: class indices as int64, regression values as float64."""
+    return {task: labels.numpy().astype(np.float64 if labels.is_floating_point() else np.int64)
+            for task, labels in split_labels(split, targets).items()}
 
 
-def _printable(table: pd.DataFrame, targets: list[str]) -> str:
+def _printable(table: pd.DataFrame, targets: list[str], metrics: tuple[str, ...]) -> str:
     """The table without the run column, one block per task's metrics and one for the rest (fits a terminal)."""
     shown = table.drop(columns=[c for c in ("run", "kind") if c in table.columns])
-    blocks = [shown[[f"{t} accuracy", f"{t} micro-F1", f"{t} macro-F1"]] for t in targets]
+    blocks = [shown[[f"{t} {metric}" for metric in metrics]] for t in targets]
     blocks.append(shown[[c for c in shown.columns if not any(c.startswith(f"{t} ") for t in targets)]])
     return "\n\n".join(_markdown(block) for block in blocks)
 

@@ -209,3 +209,34 @@ def test_an_lr_grid_needs_a_validation_split(tmp_path, capsys):
                  "--train.valid_fraction", "0"]) == 2
     assert "bench.lr_grid picks each row's learning rate on its validation split" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_regression_task_is_benchmarked_by_r2_against_the_mean_predictor(tmp_path, capsys):
+    import numpy as np
+
+    from darts.workflows import load_data
+
+    shrink = ["--log.plots", "false", "--data.classes", "0", "--data.samples", "96", "--data.test_samples", "40",
+              "--model.channels", "4", "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "1",
+              "--bench.orders", "[first]", "--bench.random_genotypes", "2", "--bench.baseline", "null",
+              "--bench.transfer", "null", "--search.selection", "alpha", "--search.min_steps_per_epoch", "0"]
+    assert main(["bench", "p3b5", "--config", "planted-quick", "--runs", str(tmp_path), "--quiet", *shrink]) == 0
+    out = capsys.readouterr().out
+    (bench,) = tmp_path.glob("bench-*")
+    table = pd.read_csv(bench / "results.csv", index_col="model")
+    assert list(table.index) == ["mean predictor", "DARTS first order", "random genotype", "random genotype"]
+    assert {"output R2", "output MSE", "mean R2", "mean MSE"} <= set(table.columns)
+    assert not any(c.endswith("accuracy") for c in table.columns)
+    # the floor, by hand: always the training targets' mean
+    data = load_data(load_config("planted-quick", shrink))
+    train_y, test_y = (np.array([float(split[i][1]) for i in range(len(split))]) for split in (data.train, data.test))
+    error = ((test_y - train_y.mean()) ** 2).mean()
+    assert table.loc["mean predictor", "output MSE"] == pytest.approx(error, abs=1e-4)
+    assert table.loc["mean predictor", "mean R2"] == pytest.approx(1 - error / test_y.var(), abs=1e-4)
+    results = json.loads((bench / "results.json").read_text())
+    searched = json.loads((bench / "train-first-order-seed0" / "results.json").read_text())["test"]
+    assert table.loc["DARTS first order", "mean R2"] == pytest.approx(searched["test_r2"], abs=1e-4)
+    wins = int(table.loc["DARTS first order", "mean R2"] > table.loc["random genotype", "mean R2"].mean())
+    assert results["wins_over_random"] == {"DARTS first order": f"{wins}/1"}
+    assert "mean R2" in out and "mean MSE" in out and "wins over random" in out
+    assert np.isfinite(table["mean R2"]).all()

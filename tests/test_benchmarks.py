@@ -113,12 +113,43 @@ def test_the_planted_script_scores_searched_and_random_genotypes(tmp_path):
                              "--strategies", "darts,fair-darts"],
                             capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr
-    rows = json.loads((tmp_path / "planted.json").read_text())
+    rows = json.loads((tmp_path / "planted.json").read_text())["genotypes"]
     assert [(r["strategy"], r["model"]) for r in rows] == [("darts", "searched"), ("fair-darts", "searched"),
                                                             ("", "random genotype"), ("", "random genotype"),
                                                             ("", "teacher's cell")]
     assert all(0 <= r["genes"] <= 1 and r["chance_genes"] == rows[0]["chance_genes"] for r in rows)
     assert rows[-1]["genes"] == rows[-1]["inputs"] == rows[-1]["primitives"] == 1.0  # the control is the teacher
     assert "expected at random" in result.stdout
+    assert {r["metric"] for r in rows} == {"accuracy"} and "test accuracy" in result.stdout
     bad = subprocess.run([sys.executable, str(script), "--selection", "argmax"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--selection" in bad.stderr
+
+
+def test_the_planted_scripts_one_gene_control_pairs_each_cell_with_the_teacher_by_seed(tmp_path, monkeypatch):
+    """Trainings replaced by fixed scores: the table's differences, by hand."""
+    import importlib.util
+
+    import darts.workflows
+    from darts.data.planted import one_gene_changes, teacher_genotype
+
+    spec = importlib.util.spec_from_file_location("planted", Path(__file__).parents[1] / "benchmarks" / "planted.py")
+    planted = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(planted)
+    names = [genotype.to_dict() for _, genotype in [("", teacher_genotype()), *one_gene_changes()]]
+    scores = {0: [0.9] + [0.8] * 11 + [0.95], 1: [0.7] + [0.72] * 11 + [0.8]}  # seed -> teacher, changes
+
+    def train(config, genotype, runs, quiet, run_name):
+        run_dir = Path(runs) / run_name
+        run_dir.mkdir(parents=True)
+        score = scores[config.seed][names.index(genotype.to_dict())]
+        (run_dir / "results.json").write_text(json.dumps({"test": {"test_loss": 1.0, "test_r2": score}}))
+        return run_dir
+
+    monkeypatch.setattr(darts.workflows, "train", train)
+    rows = planted.one_gene_changes(2, tmp_path, True, {"data.classes": 0})
+    assert len(rows) == 2 * 13 and {r["metric"] for r in rows} == {"R2"}
+    text = planted.changes_table(rows)
+    assert "| teacher's cell | 2 | 0.8000 +- 0.1414 |  |" in text
+    # 11 changes: (0.8 - 0.9 + 0.72 - 0.7) / 2 = -0.04; the last one: (0.95 - 0.9 + 0.8 - 0.7) / 2 = +0.075
+    assert text.count("| -0.0400 |") == 11 and text.count("| +0.0750 |") == 1
+    assert "beats 11 of its 12 one-gene changes" in text

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from darts.config import load_config
-from darts.data.planted import PLANTED_PRIMITIVES, planted_sequences, recovery, teacher_genotype, teacher_network
+from darts.data.planted import (PLANTED_PRIMITIVES, one_gene_changes, planted_sequences, recovery, teacher_genotype,
+                                 teacher_network)
 from darts.genotype import Genotype
 from darts.workflows import load_data
 
@@ -58,3 +59,20 @@ def test_the_planted_task_and_presets():
     assert tuple(config.model.primitives) == PLANTED_PRIMITIVES
     with pytest.raises(ValueError, match="data.classes"):
         load_data(load_config("planted-quick", ["--data.classes", "1"]))
+
+
+def test_one_gene_changes_differ_from_the_teacher_in_one_primitive_each():
+    teacher = teacher_genotype()
+    planted = [gene for node in teacher.cells["normal"].nodes for gene in node]
+    changes = one_gene_changes()
+    assert len(changes) == 4 * 3  # 4 genes, 3 other usable primitives each
+    seen = set()
+    for name, genotype in changes:
+        genes = [gene for node in genotype.cells["normal"].nodes for gene in node]
+        differ = [(a, b) for a, b in zip(planted, genes) if a != b]
+        assert len(differ) == 1 and differ[0][0][1] == differ[0][1][1]  # same input, another primitive
+        assert differ[0][1][0] not in ("none", differ[0][0][0]) and name.endswith(f"-> {differ[0][1][0]}")
+        assert genotype.cells["reduce"].nodes == genotype.cells["normal"].nodes
+        seen.add(tuple(genes))
+    assert len(seen) == 12
+    assert changes[0][0] == "node 0: max_pool_3(0) -> skip_connect"

@@ -33,6 +33,27 @@ def teacher_genotype() -> Genotype:
                                reduce=normal, reduce_concat=[2, 3])
 
 
+def one_gene_changes(teacher: Genotype | None = None) -> list[tuple[str, Genotype]]:
+    """Every cell that differs from the teacher's in one gene's primitive (same input), named
+    ``node N: old(input) -> new``: the controls that say whether the teacher's data single out its cell."""
+    teacher = teacher or teacher_genotype()
+    normal = [list(node) for node in teacher.cells["normal"].nodes]
+    changes = []
+    for index, node in enumerate(normal):
+        for position, (primitive, source) in enumerate(node):
+            for other in teacher.primitives:
+                if other in (NONE, primitive):
+                    continue
+                genes = [list(n) for n in normal]
+                genes[index][position] = (other, source)
+                flat = [gene for n in genes for gene in n]
+                concat = list(teacher.cells["normal"].concat)
+                changes.append((f"node {index}: {primitive}({source}) -> {other}",
+                                Genotype.from_darts(teacher.family, teacher.primitives, normal=flat,
+                                                    normal_concat=concat, reduce=flat, reduce_concat=concat)))
+    return changes
+
+
 def teacher_network(in_channels: int, channels: int, seed: int, genotype: Genotype | None = None) -> nn.Module:
     """The teacher: stem, two planted cells, global max pooling (average pooling would make an average-pooling
     edge and an identity nearly the same function), one output; random weights from ``seed``.
