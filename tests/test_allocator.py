@@ -38,6 +38,7 @@ def faults_in_five_passes(mode: str) -> int:
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+@pytest.mark.slow
 def test_kept_memory_is_not_faulted_in_again():
     # 5 passes x 48 MiB touch 61,440 pages: kept, under a tenth of them fault again; glibc's default returns
     # some of them to the system (a fifth to two fifths, measured) and faults them in again

@@ -62,6 +62,7 @@ def unrolled_hypergradient(problem, optimizer) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("family", FAMILIES + PC_FAMILIES)
+@pytest.mark.slow
 def test_second_order_matches_autograd_through_the_unrolled_step(family, record_property):
     problem = make_problem(family)
     optimizer = sgd(problem.network)

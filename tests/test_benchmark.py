@@ -27,6 +27,7 @@ seed = 13
 """
 
 
+@pytest.mark.slow
 def test_a_quick_run_on_generated_reports_beats_the_majority_class_on_every_task(tmp_path):
     config = load_config("p3b5-quick", ["--train.epochs", "4"])  # 4 of the preset's 6 epochs: enough to show it
     run = train(config, "DARTS_V2", tmp_path, genotype_family="conv1d")
@@ -63,6 +64,7 @@ def test_the_full_benchmark_needs_the_users_files(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
     shrink = ["--log.plots", "false",  # the pictures are tested elsewhere: seconds a run
               "--data.documents", "240", "--data.test_documents", "80", "--data.sequence_length", "40",
@@ -96,6 +98,7 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
     assert main(["evaluate", str(trained)]) == 0
 
 
+@pytest.mark.slow
 def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path, capsys):
     shrink = ["--log.plots", "false", "--data.documents", "120", "--data.test_documents", "40",
               "--data.sequence_length", "24",
@@ -151,6 +154,7 @@ def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
     assert load_config(search_run / "config.yaml").search.order == "first"
 
 
+@pytest.mark.slow
 def test_the_benchmark_searches_a_recurrent_cell_in_the_same_table(tmp_path, capsys):
     shrink = ["--log.plots", "false", "--data.documents", "160", "--data.test_documents", "60",
               "--data.sequence_length", "24",
@@ -182,6 +186,7 @@ def test_an_unknown_further_family_or_key_is_named(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_an_lr_grid_gives_each_row_the_rate_its_validation_prefers(tmp_path, capsys):
     shrink = ["--log.plots", "false", "--data.documents", "160", "--data.test_documents", "40",
               "--data.sequence_length", "24",
@@ -211,6 +216,7 @@ def test_an_lr_grid_needs_a_validation_split(tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow
 def test_a_regression_task_is_benchmarked_by_r2_against_the_mean_predictor(tmp_path, capsys):
     import numpy as np
 

@@ -1,4 +1,5 @@
-"""The step-speed benchmark runs and reports every step with its ratios (tiny configuration)."""
+"""The scripts under benchmarks/ run and report their figures: step speed with its ratios, the second-order ratio,
+the planted and real-data tables (tiny configurations)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "step_speed.py"
 
 
@@ -16,6 +19,7 @@ def run_script(*arguments: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
 
 
+@pytest.mark.slow
 def test_step_speed_benchmark_writes_figures_and_ratios(tmp_path):
     out = tmp_path / "figures.json"
     result = run_script("--configs", "tiny", "--repeats", "1", "--warmup", "0", "--rounds", "2",
@@ -36,6 +40,7 @@ def test_step_speed_benchmark_writes_figures_and_ratios(tmp_path):
     assert again.returncode != 0 and "exists" in again.stderr and json.loads(out.read_text())["rows"] == rows
 
 
+@pytest.mark.slow
 def test_a_step_that_dies_is_recorded_and_the_others_still_measured(tmp_path, monkeypatch):
     """The exact step of C=16, batch 64 needs more memory than this machine has: the system kills it."""
     import importlib.util
@@ -59,6 +64,7 @@ def test_a_step_that_dies_is_recorded_and_the_others_still_measured(tmp_path, mo
     assert json.loads((tmp_path / "figures.json").read_text())["rows"][1]["failed"]
 
 
+@pytest.mark.slow
 def test_second_order_ratio_takes_turns_and_reports_each():
     result = subprocess.run([sys.executable, str(SCRIPT.parent / "second_order_ratio.py"), "--config", "tiny",
                              "--turns", "2"], capture_output=True, text=True,
@@ -90,6 +96,7 @@ def test_real_data_sets_and_their_non_neural_baselines(tmp_path):
         [67, 68] + [0] * 14, [1] + [90] * 15]  # printable ASCII c -> ord(c) - 30; others 1; 16 characters
 
 
+@pytest.mark.slow
 def test_the_real_data_script_writes_its_table(tmp_path):
     result = subprocess.run([sys.executable, str(REAL_DATA), "--datasets", "cancer,wine", "--seeds", "1", "--quiet",
                              "--out", str(tmp_path), "--search.epochs=2",
@@ -105,6 +112,7 @@ def test_the_real_data_script_writes_its_table(tmp_path):
     assert bad.returncode == 2 and "unknown data set" in bad.stderr
 
 
+@pytest.mark.slow
 def test_the_planted_script_scores_searched_and_random_genotypes(tmp_path):
     script = Path(__file__).parents[1] / "benchmarks" / "planted.py"
     result = subprocess.run([sys.executable, str(script), "--seeds", "1", "--selection", "alpha", "--quiet", "--out",

@@ -12,6 +12,7 @@ import pytest
 from darts.cli import build_parser, main
 
 
+@pytest.mark.slow
 def test_quickstart_search_train_evaluate_and_plot(tmp_path, capsys):
     shrink = ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16", "--search.epochs", "1",
               "--search.warmup_epochs", "0", "--train.epochs", "1", "--search.batch_size", "16", "--train.batch_size", "16"]

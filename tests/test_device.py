@@ -75,6 +75,7 @@ class _Where(Callback):
         self.seen |= {t.device.type for t in tensors}
 
 
+@pytest.mark.slow
 def test_the_configured_device_holds_the_model_the_alphas_and_every_batch(tmp_path):
     where = _Where()
     config = tiny("motifs-quick", "--device", DEVICE, "--model.channels", "4")
@@ -122,6 +123,7 @@ def test_autocast_on_the_cpu_gives_a_hypergradient_close_to_fp32s(family, order,
 
 @pytest.mark.parametrize("preset, precision", [("motifs-quick", "fp16"),
                                                ("tabular-quick", "bf16")])  # tabular: a regression target too
+@pytest.mark.slow
 def test_a_search_and_a_training_run_in_reduced_precision(preset, precision, tmp_path):
     config = tiny(preset, "--precision", precision, "--device", DEVICE)
     run = search(config, tmp_path, quiet=True)

@@ -87,6 +87,7 @@ def test_the_verdict_names_each_reason_and_the_keys_to_change():
     assert "inconclusive" in str(moving) and "try:" in str(moving)
 
 
+@pytest.mark.slow
 def test_a_search_records_diagnostics_and_a_verdict(tmp_path, capsys):
     assert main(["search", "motifs-quick", "--runs", str(tmp_path), "--quiet", *TINY_MOTIFS, "--search.epochs", "3",
                  "--search.warmup_epochs", "1", "--log.plots", "true"]) == 0
@@ -113,6 +114,7 @@ def test_a_search_records_diagnostics_and_a_verdict(tmp_path, capsys):
     assert "search verdict:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_warm_up_epochs_make_no_alpha_step(tmp_path):
     run = search(load_config("motifs-quick", [*TINY_MOTIFS, "--search.epochs", "2", "--search.warmup_epochs", "1"]),
                  tmp_path)
@@ -134,6 +136,7 @@ def test_warm_up_must_leave_an_epoch_for_the_alphas():
         load_config("motifs-quick", ["--search.epochs", "3", "--search.warmup_epochs", "3"])
 
 
+@pytest.mark.slow
 def test_small_data_gets_smaller_batches_and_a_warning(tmp_path, capsys):
     s = load_config("motifs-quick").search
     assert budget_batch_size(25, s) == 2 and budget_batch_size(10_000, s) == s.batch_size

@@ -80,6 +80,7 @@ def _hypergradient_worker(rank: int, port: int, out: str, order: str) -> None:
 
 
 @pytest.mark.parametrize("order", ["first", "second"])
+@pytest.mark.slow
 def test_two_ranks_take_the_alpha_step_of_one_process_with_the_global_batch(order, tmp_path):
     _spawn(_hypergradient_worker, str(tmp_path), order)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
@@ -157,6 +158,7 @@ def _genotype(runs) -> dict:
     return json.loads((run / "genotype.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_distributed_search_finds_the_single_process_genotype_and_resumes_in_one_or_two_processes(tmp_path, plain_family):
     single = search(_config(32), tmp_path / "single", quiet=True)  # one process, the global batch of 2 x 16
     _spawn(_search_worker, str(tmp_path / "two"), "plain")
@@ -181,6 +183,7 @@ def test_a_distributed_search_finds_the_single_process_genotype_and_resumes_in_o
     assert json.loads((tmp_path / "copy" / "results.json").read_text())["epochs"] == 3
 
 
+@pytest.mark.slow
 def test_torchrun_runs_the_cli_with_two_processes(tmp_path):
     import subprocess
     import sys
@@ -197,6 +200,7 @@ def test_torchrun_runs_the_cli_with_two_processes(tmp_path):
     assert (run / "results.json").exists() and result.stdout.count("search finished") == 1  # rank 0 alone prints
 
 
+@pytest.mark.slow
 def test_a_python_script_under_torchrun_makes_one_run_not_two(tmp_path):
     """The Python API joins torchrun's process group itself: two processes, one run folder."""
     import subprocess

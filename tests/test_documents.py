@@ -130,6 +130,7 @@ def test_generated_reports_have_the_p3b3_shapes_and_class_counts():
     assert (again == tokens).all() and not (clinical_reports(400, length=1500, seed=4)[0] == tokens).all()
 
 
+@pytest.mark.slow
 def test_the_text_vocabulary_and_labels_are_saved_with_the_run(tmp_path):
     from darts.workflows import search
 

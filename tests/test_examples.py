@@ -34,6 +34,7 @@ SHRINK_UNO = ["--data.samples", "400", "--search.epochs", "1",
               "--search.warmup_epochs", "0", "--train.epochs", "2", "--quiet"]
 
 
+@pytest.mark.slow
 def test_uno_compares_hand_built_searched_and_scikit_learn(tmp_path):
     out = run("uno/uno.py", *SHRINK_UNO, cwd=tmp_path)
     for row in ("hand-built from primitives", "DARTS searched, trained from scratch", "scikit-learn ridge / logistic",
@@ -54,6 +55,7 @@ def _uno_users_table(tmp_path: Path, suffix: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_uno_reads_a_users_table_with_both_feature_groups(tmp_path):
     path = _uno_users_table(tmp_path, ".csv")
     out = run("uno/uno.py", "--data", str(path), "--response", "AUC", "--cell-columns", "GE_*",
@@ -109,6 +111,7 @@ def test_uno_targets_single_or_both():
         assert data.in_channels == 942 + 128 and data.stem(8)(data.example_input(2)).shape == (2, 8)
 
 
+@pytest.mark.slow
 def test_custom_primitives_are_searched_beside_built_in_ones(tmp_path):
     out = run("advanced/custom_primitive.py", "--search.epochs", "1", "--search.warmup_epochs", "0",
               "--search.order", "first", "--model.nodes", "2", "--train.epochs", "1", "--log.plots", "false",
@@ -134,6 +137,7 @@ def _install(tmp_path: Path, package: str) -> str:
     return f"{target}:{Path(darts.__file__).parents[1]}"
 
 
+@pytest.mark.slow
 def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
     pythonpath = _install(tmp_path, "darts_gated")
     listing = json.loads(run("", "-m", "darts", "plugins", "--json", cwd=tmp_path, pythonpath=pythonpath))
@@ -159,6 +163,7 @@ def test_the_uno_example_prints_its_whole_description(tmp_path):
     assert "compared on the same split in one table." in out and "--targets regression" in out
 
 
+@pytest.mark.slow
 def test_the_example_strategy_package_installs_and_is_searched_with(tmp_path):
     pythonpath = _install(tmp_path, "darts_sparsemax")
     listing = json.loads(run("", "-m", "darts", "plugins", "--json", cwd=tmp_path, pythonpath=pythonpath))

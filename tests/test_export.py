@@ -27,6 +27,7 @@ NETWORKS = {
 
 @pytest.mark.parametrize("name, how", [(name, how) for name in sorted(NETWORKS) for how in ("jit.trace", "export")
                                        if not (name.endswith("supernet") and how == "export")])
+@pytest.mark.slow
 def test_networks_trace_and_export_on_one_thread(one_thread, name, how):
     torch.manual_seed(0)
     network, shape = NETWORKS[name]()
@@ -77,6 +78,7 @@ def trained_runs(tmp_path_factory):
 
 @pytest.mark.parametrize("format, threads", [("torchscript", 1), ("exported-program", 1), ("onnx", 1)])
 @pytest.mark.parametrize("preset", EXPORT_CASES)
+@pytest.mark.slow
 def test_darts_export_writes_each_format_equal_to_eager_mode(trained_runs, preset, format, threads, tmp_path):
     """Each format's file, loaded back, gives eager mode's outputs to 1e-5 on a batch of test examples, at one
     thread (the numba kernels serve eager mode, never the traced program)."""

@@ -311,6 +311,7 @@ def test_averaged_weights_match_torch_asgd():
 
 
 # --- runs end to end --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_search_train_evaluate_report_perplexity(tmp_path):
     config = tiny("--lm.nonmono", "1")
     run = search(config, tmp_path)
@@ -343,6 +344,7 @@ class PoisonLoss(Callback):
             trainer.loss = trainer.loss * float("nan")
 
 
+@pytest.mark.slow
 def test_a_stopped_search_resumes_to_the_uninterrupted_result_alpha_optimiser_included(tmp_path):
     config = tiny("--search.epochs", "3", "--search.warmup_epochs", "0")
     reference = search(config, tmp_path / "reference")
@@ -358,6 +360,7 @@ def test_a_stopped_search_resumes_to_the_uninterrupted_result_alpha_optimiser_in
                                   pd.read_csv(reference / "metrics.csv").drop(columns=list(TIMING)))
 
 
+@pytest.mark.slow
 def test_training_switches_to_averaged_weights_and_resumes_exactly(tmp_path):
     config = tiny("--train.epochs", "6", "--lm.nonmono", "1", "--train.lr", "60")
     reference = train(config, "DARTS_RNN_V2", tmp_path / "reference")

@@ -237,6 +237,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(tmp_path):
     arguments = ["search", "motifs-quick", "--runs", str(tmp_path / "runs"), *TINY, "--search.epochs", "3"]
     done = subprocess.run([sys.executable, "-c", DISK_FULL, *arguments], capture_output=True, text=True,
@@ -351,6 +352,7 @@ def _checkpointed(runs: Path, pattern: str = "*") -> bool:
     return any('"event": "checkpoint"' in p.read_text() for p in runs.glob(f"{pattern}/events.jsonl"))
 
 
+@pytest.mark.slow
 def test_a_killed_training_resumes_to_the_same_model(tmp_path):
     import torch
 
@@ -368,6 +370,7 @@ def test_a_killed_training_resumes_to_the_same_model(tmp_path):
         json.loads((reference / "results.json").read_text())["test"]
 
 
+@pytest.mark.slow
 def test_a_killed_benchmark_resumes_to_the_same_table(tmp_path, capsys):
     import pandas as pd
 

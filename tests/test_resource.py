@@ -57,6 +57,7 @@ def test_the_expected_cost_by_hand_and_a_penalty_that_prefers_cheap_primitives()
     assert (alpha.grad[:, 2] > 0).all() and (alpha.grad[:, 1] < 0).all()  # descent lowers linear, raises skip
 
 
+@pytest.mark.slow
 def test_a_search_with_a_parameter_target_reports_it_and_stays_closer_to_it(tmp_path):
     common = ["search", "tabular-quick", "--runs", str(tmp_path), "--quiet", "--search.epochs", "3",
               "--search.warmup_epochs", "1", "--data.samples", "256", "--search.order", "first", "--log.plots", "false"]

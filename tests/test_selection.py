@@ -103,6 +103,7 @@ def test_node_edges():
     ("tabular-quick", ["--data.samples", "96", "--data.test_samples", "48", "--model.channels", "8",
                        "--search.min_steps_per_epoch", "0"]),
 ])
+@pytest.mark.slow
 def test_a_search_selects_by_perturbation(preset, tiny, tmp_path):
     config = load_config(preset, [*tiny, "--search.epochs", "1",
                                          "--search.warmup_epochs", "0", "--search.selection", "perturbation",

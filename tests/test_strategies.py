@@ -351,6 +351,7 @@ def _strategies_worker(rank: int, port: int, runs: str) -> None:
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_end_every_strategy_with_identical_alphas(tmp_path, plain_family):
     from tests.test_distributed import _spawn
 

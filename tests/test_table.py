@@ -168,6 +168,7 @@ def test_a_search_and_training_on_a_csv_nobody_generated_for_it(wine, tmp_path):
     assert results["test"]["test_accuracy"] > 0.8
 
 
+@pytest.mark.slow
 def test_the_cli_runs_a_table_and_rejects_a_bad_one_in_one_line(wine, tmp_path):
     command = [sys.executable, "-m", "darts", "search", "table-quick", "--data.path", str(wine), "--quiet",
                "--runs", str(tmp_path / "runs")]

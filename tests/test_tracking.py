@@ -31,6 +31,7 @@ def steps(accumulator, tag):
     return {event.step: event.value for event in accumulator.Scalars(tag)}
 
 
+@pytest.mark.slow
 def test_a_search_writes_metrics_alphas_diagnostics_and_the_cell_diagram(tmp_path):
     run = search(tiny("motifs-quick", "--log.tensorboard", "true", "--search.epochs", "3"), tmp_path)
     board = events(run)
@@ -79,6 +80,7 @@ class StopBeforeCheckpoint(Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_a_resumed_run_shows_every_epoch_once(tmp_path):
     config = tiny("motifs-quick", "--log.tensorboard", "true", "--search.epochs", "3")
     with pytest.raises(KeyboardInterrupt):
@@ -98,6 +100,7 @@ def test_without_tensorboard_installed_the_key_is_a_configuration_error(monkeypa
     assert not load_config("motifs-quick").log.tensorboard  # off by default, needs nothing
 
 
+@pytest.mark.slow
 def test_log_lines_reach_the_darts_logger(tmp_path):
     records = []
 

@@ -169,6 +169,7 @@ def test_cifar10_and_cifar100_python_batches(tmp_path):
         load_cifar(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_search_and_training_on_cifar_files(tmp_path):
     write_cifar10(tmp_path / "cifar", per_batch=16)
     config = load_config("cifar10-quick", ["--data.path", str(tmp_path / "cifar"), "--model.channels", "4",
@@ -247,6 +248,7 @@ def test_augmentation_on_tensors():
 
 
 # --- the same code in 1D -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_darts_space_and_evaluation_network_on_1d_signals(tmp_path):
     inputs, labels = motif_sequences(240, length=32, channels=2, num_classes=3, seed=0).tensors
     np.savez(tmp_path / "signals.npz", x=inputs.numpy(), y=labels.numpy() + 10)

@@ -43,6 +43,7 @@ def tiny(preset: str, *extra: str):
 
 
 @pytest.mark.parametrize("preset", sorted(TINY))
+@pytest.mark.slow
 def test_search_train_evaluate_for_each_family(preset, tmp_path):
     config = tiny(preset, "--log.plots", "true")
     run = search(config, tmp_path)
@@ -78,6 +79,7 @@ def test_multi_task_search_reports_every_target(tmp_path):
             "val_accuracy", "val_loss"} <= columns
 
 
+@pytest.mark.slow
 def test_same_seed_same_genotype_and_metrics(tmp_path):
     runs = [search(tiny("motifs-quick"), tmp_path / str(i)) for i in range(2)]
     assert runs[0] != runs[1]
@@ -113,6 +115,7 @@ class PoisonLoss(Callback):
             trainer.loss = trainer.loss * float("nan")
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     config = tiny("motifs-quick", "--search.epochs", "3", "--search.warmup_epochs", "0")
     with pytest.raises(RunError, match=r"non-finite training loss \(nan\) at epoch 2, step 2 of 3; the last good "
@@ -144,6 +147,7 @@ def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
     options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "3",
                "--search.warmup_epochs", "0", "--log.plots", "false", "--quiet"]
