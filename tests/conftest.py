@@ -54,12 +54,6 @@ def make_problem(family: str, dtype: torch.dtype = torch.float64, seed: int = 0,
     return Problem(network, (inputs[0], targets[0]), (inputs[1], targets[1]))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first, in their order, then the rest: on several workers (pytest -n 2) no long test is
-    left to start when the others have finished."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(params=FAMILIES)
 def problem(request) -> Problem:
     return make_problem(request.param)
