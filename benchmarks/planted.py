@@ -65,7 +65,8 @@ def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict,
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"| selection | strategy | genotype | runs | genes recovered | inputs | primitives | test {rows[0]['metric']} |",
+    lines = ["| selection | strategy | genotype | runs | genes recovered | inputs | primitives | "
+             f"test {rows[0]['metric']} |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for row in rows:

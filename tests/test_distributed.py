@@ -159,7 +159,8 @@ def _genotype(runs) -> dict:
 
 
 @pytest.mark.slow
-def test_a_distributed_search_finds_the_single_process_genotype_and_resumes_in_one_or_two_processes(tmp_path, plain_family):
+def test_a_distributed_search_finds_the_single_process_genotype_and_resumes_in_one_or_two_processes(
+        tmp_path, plain_family):
     single = search(_config(32), tmp_path / "single", quiet=True)  # one process, the global batch of 2 x 16
     _spawn(_search_worker, str(tmp_path / "two"), "plain")
     (two,) = (tmp_path / "two").iterdir()
