@@ -93,9 +93,8 @@ def one_gene_changes(seeds: int, out: Path, quiet: bool, overrides: dict,
     from darts.data.planted import one_gene_changes as changes, teacher_genotype
     from darts.workflows import train
 
-    rows = []
+    rows, first = [], load_config(preset, overrides).seed
     for seed in range(seeds):
-        first = load_config(preset, overrides).seed
         config = load_config(preset, {**overrides, "seed": first + seed})
         for index, (name, genotype) in enumerate([("teacher's cell", teacher_genotype()), *changes()]):
             run_dir = train(config, genotype, out / "one-gene-changes", quiet=True, run_name=f"cell{index}-seed{seed}")
@@ -115,14 +114,14 @@ def changes_table(rows: list[dict]) -> str:
     cells: dict[str, list[dict]] = {}
     for row in rows:
         cells.setdefault(row["cell"], []).append(row)
+    better = 0
     for name, group in cells.items():
         scores = [r["score"] for r in group]
-        gaps = [r["score"] - teacher[r["seed"]] for r in group]
+        gap = np.mean([r["score"] - teacher[r["seed"]] for r in group])
+        better += name != "teacher's cell" and gap < 0
         spread = f" +- {np.std(scores, ddof=1):.4f}" if len(scores) > 1 else ""
-        gap = "" if name == "teacher's cell" else f"{np.mean(gaps):+.4f}"
-        lines.append(f"| {name} | {len(group)} | {np.mean(scores):.4f}{spread} | {gap} |")
-    better = sum(np.mean([r["score"] - teacher[r["seed"]] for r in group]) < 0
-                 for name, group in cells.items() if name != "teacher's cell")
+        shown = "" if name == "teacher's cell" else f"{gap:+.4f}"
+        lines.append(f"| {name} | {len(group)} | {np.mean(scores):.4f}{spread} | {shown} |")
     lines.append(f"\nThe teacher's cell beats {better} of its {len(cells) - 1} one-gene changes on the mean.")
     return "\n".join(lines)
 
