@@ -20,6 +20,7 @@ float tolerance.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -28,11 +29,17 @@ import torch
 ENVIRONMENT = "DARTS_KERNELS"
 MODES = ("auto", "torch")
 _FULL_PRECISION = (torch.float32, torch.float64)
+_IS_EXPORTING = getattr(torch.compiler, "is_exporting", None)  # torch 2.13 has it; older versions may not
 
 
 def mode() -> str:
     """``auto`` (darts' CPU machinery where it applies) or ``torch`` (torch's operations everywhere)."""
-    value = os.environ.get(ENVIRONMENT, "auto").strip().lower() or "auto"
+    return _parse_mode(os.environ.get(ENVIRONMENT))
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_mode(raw: str | None) -> str:
+    value = (raw or "auto").strip().lower() or "auto"
     if value not in MODES:
         raise ValueError(f"{ENVIRONMENT}={value!r} is not a kernel mode; use one of {', '.join(MODES)}")
     return value
@@ -41,14 +48,15 @@ def mode() -> str:
 def tracing() -> bool:
     """Whether torch is tracing (``torch.jit.trace``), exporting (``torch.export``, ONNX) or compiling the code
     that runs now: then only torch's own operations may run."""
-    exporting = getattr(torch.compiler, "is_exporting", None)
-    return torch.jit.is_tracing() or torch.compiler.is_compiling() or bool(exporting and exporting())
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or bool(_IS_EXPORTING and _IS_EXPORTING())
 
 
 def applies(*tensors: torch.Tensor) -> bool:
     """Whether darts' CPU machinery computes an operation on ``tensors`` (see the module)."""
-    return (all(t.dtype in _FULL_PRECISION and t.device.type == "cpu" for t in tensors)
-            and not torch.is_autocast_enabled("cpu") and not tracing() and mode() == "auto")
+    for tensor in tensors:  # a loop, not all(...): this runs for every operation of every pass
+        if tensor.dtype not in _FULL_PRECISION or not tensor.is_cpu:
+            return False
+    return not torch.is_autocast_enabled("cpu") and not tracing() and mode() == "auto"
 
 
 def numba_applies(*tensors: torch.Tensor) -> bool:

@@ -17,8 +17,10 @@ from darts.genotype import Genotype
 from darts.plugins import get_registry
 from darts.workflows import RunError, search, budget_batch_size
 
+#: a short first-order search (the diagnostics do not depend on the order, and first order is the cheaper step)
 TINY_MOTIFS = ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16",
-               "--search.batch_size", "16", "--train.batch_size", "16", "--log.plots", "false"]
+               "--search.batch_size", "16", "--train.batch_size", "16", "--log.plots", "false",
+               "--search.order", "first"]
 
 
 def test_edge_statistics_by_hand():
@@ -143,7 +145,7 @@ def test_small_data_gets_smaller_batches_and_a_warning(tmp_path, capsys):
     assert budget_batch_size(25, s.model_copy(update={"min_steps_per_epoch": 0})) == s.batch_size
     assert main(["search", "motifs-quick", "--runs", str(tmp_path), "--quiet", "--data.samples", "50",
                  "--data.test_samples", "20", "--data.length", "16", "--search.epochs", "2",
-                 "--search.warmup_epochs", "0", "--search.batch_size", "64"]) == 0
+                 "--search.warmup_epochs", "0", "--search.batch_size", "64", "--search.order", "first"]) == 0
     out = capsys.readouterr().out
     assert "warning: the alphas get only" in out and "search.min_arch_steps" in out
     (run,) = tmp_path.iterdir()

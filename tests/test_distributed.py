@@ -137,19 +137,21 @@ class PoisonLoss(Callback):
             trainer.loss = trainer.loss * float("nan")
 
 
-def _search_worker(rank: int, port: int, runs: str, mode: str) -> None:
+def _search_worker(rank: int, port: int, runs: str) -> None:
+    """In one process group: a whole search, a search stopped by a NaN in epoch 2, and its resumption (a new
+    process group resumes alike: the checkpoint, not the processes, carries the state)."""
     _join(rank, port)
     config = _config(16)
-    if mode == "poisoned":
-        try:
-            search(config, runs, quiet=True, callbacks=[PoisonLoss()])
-        except RunError:
-            pass
-    elif mode == "resume":
-        (run,) = [p for p in os.scandir(runs) if p.is_dir()]
-        search(resume=run.path, quiet=True)
-    else:
-        search(config, runs, quiet=True)
+    search(config, f"{runs}/two", quiet=True)
+    try:
+        search(config, f"{runs}/stopped", quiet=True, callbacks=[PoisonLoss()])
+    except RunError:
+        pass
+    (run,) = [p for p in os.scandir(f"{runs}/stopped") if p.is_dir()]
+    if rank == 0:
+        shutil.copytree(run.path, f"{runs}/copy")  # the checkpoint as the stop left it, for one process below
+    dist.barrier()
+    search(resume=run.path, quiet=True)
     dist.destroy_process_group()
 
 
@@ -162,7 +164,7 @@ def _genotype(runs) -> dict:
 def test_a_distributed_search_finds_the_single_process_genotype_and_resumes_in_one_or_two_processes(
         tmp_path, plain_family):
     single = search(_config(32), tmp_path / "single", quiet=True)  # one process, the global batch of 2 x 16
-    _spawn(_search_worker, str(tmp_path / "two"), "plain")
+    _spawn(_search_worker, str(tmp_path))
     (two,) = (tmp_path / "two").iterdir()
     assert json.loads((single / "genotype.json").read_text()) == _genotype(tmp_path / "two")
     import pandas as pd
@@ -171,11 +173,8 @@ def test_a_distributed_search_finds_the_single_process_genotype_and_resumes_in_o
     assert a["val_loss"].tolist() == pytest.approx(b["val_loss"].tolist(), rel=1e-4)
     assert len(list(two.iterdir())) == len(list(single.iterdir()))  # rank 0 alone wrote the run, completely
 
-    _spawn(_search_worker, str(tmp_path / "stopped"), "poisoned")
     (stopped,) = (tmp_path / "stopped").iterdir()
-    assert torch.load(stopped / "checkpoint.pt", weights_only=True)["epoch"] == 1
-    shutil.copytree(stopped, tmp_path / "copy")
-    _spawn(_search_worker, str(tmp_path / "stopped"), "resume")
+    assert torch.load(tmp_path / "copy" / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert _genotype(tmp_path / "stopped") == _genotype(tmp_path / "two")
     resumed = pd.read_csv(stopped / "metrics.csv")
     assert resumed["val_loss"].tolist() == pytest.approx(b["val_loss"].tolist(), rel=1e-6)
@@ -185,40 +184,35 @@ def test_a_distributed_search_finds_the_single_process_genotype_and_resumes_in_o
 
 
 @pytest.mark.slow
-def test_torchrun_runs_the_cli_with_two_processes(tmp_path):
+def test_torchrun_runs_the_python_api_and_the_cli_as_one_run_each(tmp_path):
+    """Under torchrun the Python API joins the process group itself, and ``python -m darts`` (run here in the
+    same two processes, after it) works alike: each makes one run folder, and only rank 0 prints."""
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-               "-m", "darts", "search", "tabular-quick", "--data.samples", "128", "--data.test_samples", "32",
-               "--model.channels", "4", "--search.epochs", "1",
-               "--search.warmup_epochs", "0", "--search.batch_size", "16", "--runs",
-               str(tmp_path), "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (run,) = tmp_path.iterdir()
-    assert (run / "results.json").exists() and result.stdout.count("search finished") == 1  # rank 0 alone prints
-
-
-@pytest.mark.slow
-def test_a_python_script_under_torchrun_makes_one_run_not_two(tmp_path):
-    """The Python API joins torchrun's process group itself: two processes, one run folder."""
-    import subprocess
-    import sys
-
+    shrink = ["--data.samples", "128", "--data.test_samples", "32", "--model.channels", "4", "--search.epochs", "1",
+              "--search.warmup_epochs", "0", "--search.batch_size", "16"]
     script = tmp_path / "script.py"
     script.write_text(
-        "import sys\n"
+        "import runpy, sys\n"
+        "import torch.distributed as dist\n"
         "from darts.config import load_config\n"
         "from darts.workflows import search\n"
-        "config = load_config('tabular-quick', ['--data.samples', '128', '--data.test_samples', '32', "
-        "'--model.channels', '4', '--search.epochs', '1', '--search.warmup_epochs', '0', '--search.batch_size', '16'])\n"
-        "search(config, sys.argv[1], quiet=True)\n")
+        f"config = load_config('tabular-quick', {shrink!r})\n"
+        "assert not dist.is_initialized()\n"
+        "search(config, sys.argv[1], quiet=True)\n"
+        "assert dist.is_initialized()  # the API joined torchrun's group\n"
+        f"sys.argv = ['darts', 'search', 'tabular-quick', *{shrink!r}, '--runs', sys.argv[2], '--quiet']\n"
+        "try:\n"
+        "    runpy.run_module('darts', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-               str(script), str(tmp_path / "runs")]
+               str(script), str(tmp_path / "api"), str(tmp_path / "cli")]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
                             timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    (run,) = (tmp_path / "runs").iterdir()
-    assert (run / "results.json").exists()
+    for runs in ("api", "cli"):
+        (run,) = (tmp_path / runs).iterdir()
+        assert (run / "results.json").exists()
+    assert result.stdout.count("search finished") == 1  # the CLI's line, from rank 0 alone

@@ -140,7 +140,8 @@ def test_the_text_vocabulary_and_labels_are_saved_with_the_run(tmp_path):
                                         "--data.tasks", "[site, side]", "--data.sequence_length", "12",
                                         "--model.channels", "4", "--search.epochs", "1",
                                         "--search.warmup_epochs", "0", "--search.batch_size", "4",
-                                        "--model.embedding_dim", "8", "--log.plots", "false"])
+                                        "--model.embedding_dim", "8", "--log.plots", "false",
+                                        "--search.order", "first", "--search.selection", "alpha"])
     run = search(config, tmp_path / "runs")
     vocabulary = json.loads((run / "vocabulary.json").read_text())["tokens"]
     assert "carcinoma" in vocabulary and json.loads((run / "labels.json").read_text())["tasks"] == ["site", "side"]

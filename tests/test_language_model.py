@@ -346,10 +346,10 @@ class PoisonLoss(Callback):
 
 @pytest.mark.slow
 def test_a_stopped_search_resumes_to_the_uninterrupted_result_alpha_optimiser_included(tmp_path):
-    config = tiny("--search.epochs", "3", "--search.warmup_epochs", "0")
+    config = tiny("--search.epochs", "2", "--search.warmup_epochs", "0")
     reference = search(config, tmp_path / "reference")
-    with pytest.raises(RunError, match="epoch 3, step 1"):
-        search(config, tmp_path / "stopped", callbacks=[PoisonLoss(epoch=3)])
+    with pytest.raises(RunError, match="epoch 2, step 1"):
+        search(config, tmp_path / "stopped", callbacks=[PoisonLoss(epoch=2)])
     (run,) = (tmp_path / "stopped").iterdir()
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
     assert checkpoint["callbacks"]["LanguageModelArchitectureStep"]["optimizer"]["state"]  # Adam's moments

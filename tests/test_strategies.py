@@ -345,7 +345,7 @@ def _strategies_worker(rank: int, port: int, runs: str) -> None:
 
     _join(rank, port)
     for name in NAMES:
-        search(_config(16, "--search.strategy", name, "--search.epochs", "2", "--data.samples", "128"),
+        search(_config(16, "--search.strategy", name, "--search.epochs", "1", "--data.samples", "128"),
                f"{runs}/{name}", quiet=True,
                callbacks=[FinalAlphas(f"{runs}/{name}-rank{rank}.pt")])
     torch.distributed.destroy_process_group()

@@ -255,7 +255,7 @@ def test_the_darts_space_and_evaluation_network_on_1d_signals(tmp_path):
     config = load_config("signals-quick", ["--data.path", str(tmp_path / "signals.npz"), "--model.channels", "4",
                                            "--search.epochs", "1", "--search.warmup_epochs", "0", "--train.epochs", "3",
                                            "--train.channels", "6", "--train.layers", "5",
-                                           "--log.plots", "false"])
+                                           "--log.plots", "false", "--search.order", "first"])
     assert config.model.family == "conv1d"
     assert load_config({"task": "arrays", "data": {"path": str(tmp_path / "signals.npz")}}).model.family == "conv1d"
     run = search(config, tmp_path / "runs")

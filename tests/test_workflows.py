@@ -25,7 +25,7 @@ from darts.workflows import RunDirectoryError, RunError, evaluate, load_data, se
 TINY = {
     "motifs-quick": ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16",
                      "--search.batch_size", "16", "--train.batch_size", "16"],
-    "digits-quick": ["--data.test_fraction", "0.85", "--model.channels", "4", "--search.batch_size", "32"],
+    "digits-quick": ["--data.test_fraction", "0.92", "--model.channels", "4", "--search.batch_size", "32"],
     "tabular-quick": ["--data.samples", "192", "--data.test_samples", "64", "--model.channels", "8"],
     "keywords-quick": ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "5",
                        "--model.nodes", "3"],
@@ -149,7 +149,7 @@ def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
-    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "256", "--search.epochs", "3",
+    options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "128", "--search.epochs", "2",
                "--search.warmup_epochs", "0", "--log.plots", "false", "--quiet"]
     reference = _darts(*options, "--runs", str(tmp_path / "reference"))
     killed = _darts(*options, "--runs", str(tmp_path / "killed"))
