@@ -23,6 +23,7 @@ from darts.training.trainer import _distributed
 from darts.workflows import RunError, search
 
 WORLD = 2
+ORDERS = ("first", "second")
 
 
 def _free_port() -> int:
@@ -57,41 +58,42 @@ def _problem(batch: int = 8):
     return network, batches
 
 
-def _hypergradient_worker(rank: int, port: int, out: str, order: str) -> None:
+def _hypergradient_worker(rank: int, port: int, out: str) -> None:
     _join(rank, port)
-    network, (train, val) = _problem()
-    local = lambda batch: tuple(t[rank * 8:(rank + 1) * 8] for t in batch)  # noqa: E731 - this rank's half
-    optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
-    architecture = Architecture(network, optimizer, F.cross_entropy, order=order)
-    total = architecture.hypergradient(local(train), local(val)).total
-    # several steps, each rank on its own data: alphas and weights must stay identical everywhere
-    ddp = _distributed(network)
-    g = torch.Generator().manual_seed(100 + rank)
-    for _ in range(3):
-        x, y = torch.randn(8, 3, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)
-        xv, yv = torch.randn(8, 3, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)
-        architecture.step((x, y), (xv, yv))
-        optimizer.zero_grad()
-        F.cross_entropy(ddp(x), y).backward()
-        optimizer.step()
-    torch.save({"total": total, "alphas": [a.detach() for a in network.arch_parameters()],
-                "weights": [w.detach() for w in network.parameters()]}, f"{out}/rank{rank}.pt")
+    for order in ORDERS:
+        network, (train, val) = _problem()
+        local = lambda batch: tuple(t[rank * 8:(rank + 1) * 8] for t in batch)  # noqa: E731 - this rank's half
+        optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+        architecture = Architecture(network, optimizer, F.cross_entropy, order=order)
+        total = architecture.hypergradient(local(train), local(val)).total
+        # several steps, each rank on its own data: alphas and weights must stay identical everywhere
+        ddp = _distributed(network)
+        g = torch.Generator().manual_seed(100 + rank)
+        for _ in range(3):
+            x, y = torch.randn(8, 3, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)
+            xv, yv = torch.randn(8, 3, 8, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)
+            architecture.step((x, y), (xv, yv))
+            optimizer.zero_grad()
+            F.cross_entropy(ddp(x), y).backward()
+            optimizer.step()
+        torch.save({"total": total, "alphas": [a.detach() for a in network.arch_parameters()],
+                    "weights": [w.detach() for w in network.parameters()]}, f"{out}/{order}-rank{rank}.pt")
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("order", ["first", "second"])
 @pytest.mark.slow
-def test_two_ranks_take_the_alpha_step_of_one_process_with_the_global_batch(order, tmp_path):
-    _spawn(_hypergradient_worker, str(tmp_path), order)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
-    network, (train, val) = _problem()
-    optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
-    expected = Architecture(network, optimizer, F.cross_entropy, order=order).hypergradient(train, val).total
-    for result in ranks:
-        for got, want in zip(result["total"], expected):
-            torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
-    for a, b in zip(ranks[0]["alphas"] + ranks[0]["weights"], ranks[1]["alphas"] + ranks[1]["weights"]):
-        assert torch.equal(a, b)  # bit-identical on every rank after several steps
+def test_two_ranks_take_the_alpha_step_of_one_process_with_the_global_batch(tmp_path):
+    _spawn(_hypergradient_worker, str(tmp_path))  # both orders in one process group
+    for order in ORDERS:
+        ranks = [torch.load(tmp_path / f"{order}-rank{r}.pt") for r in range(WORLD)]
+        network, (train, val) = _problem()
+        optimizer = torch.optim.SGD(network.parameters(), lr=0.1, momentum=0.9, weight_decay=3e-4)
+        expected = Architecture(network, optimizer, F.cross_entropy, order=order).hypergradient(train, val).total
+        for result in ranks:
+            for got, want in zip(result["total"], expected):
+                torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+        for a, b in zip(ranks[0]["alphas"] + ranks[0]["weights"], ranks[1]["alphas"] + ranks[1]["weights"]):
+            assert torch.equal(a, b), order  # bit-identical on every rank after several steps
 
 
 # --- whole searches -------------------------------------------------------------------------------------------

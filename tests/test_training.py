@@ -168,6 +168,31 @@ def test_multi_task_loss_and_metrics_match_a_hand_computation():
     assert metrics.compute() == {}
 
 
+def test_the_f1_and_r2_scores_are_scikit_learns():
+    import numpy as np
+    from sklearn.metrics import f1_score, r2_score
+
+    from darts.training.objective import f1_scores, r2
+
+    generator = np.random.default_rng(0)
+    cases = [(np.array([0, 0, 0]), np.array([0, 1, 0])), (np.array([2, 2]), np.array([5, 5])),  # a class never true
+             (np.array([1]), np.array([1]))]
+    for size, classes in [(50, 2), (200, 7), (30, 12), (5, 3)]:
+        labels = generator.integers(0, classes, size)
+        cases.append((labels, np.where(generator.random(size) < 0.6, labels, generator.integers(0, classes, size))))
+    for labels, predictions in cases:
+        assert f1_scores(labels, predictions) == pytest.approx(
+            (f1_score(labels, predictions, average="micro", zero_division=0),
+             f1_score(labels, predictions, average="macro", zero_division=0)), abs=1e-12), (labels, predictions)
+    for shape in [(40,), (40, 1), (40, 3)]:
+        labels = generator.normal(size=shape).astype(np.float32)
+        predictions = (labels + generator.normal(scale=0.7, size=shape)).astype(np.float32)
+        assert r2(labels, predictions) == pytest.approx(r2_score(labels, predictions), abs=1e-6)
+    constant = np.ones(4, dtype=np.float32)
+    for predictions in (constant, constant + 1):  # SS_tot = 0: 1 when exact, else 0, as scikit-learn
+        assert r2(constant, predictions) == r2_score(constant, predictions)
+
+
 def test_single_and_multi_task_targets_train():
     inputs = torch.randn(32, 4)
     for data, multi in ((TensorDataset(inputs, (inputs[:, 0] > 0).long()), False),

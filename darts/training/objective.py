@@ -13,7 +13,6 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import f1_score, r2_score
 
 from darts.tasks import Target
 
@@ -100,11 +99,10 @@ class MetricAccumulator:
             values = {"loss": per_target[name]}
             if target.kind == "classification":
                 values["accuracy"] = float((predictions == labels).mean())
-                values["micro_f1"] = float(f1_score(labels, predictions, average="micro", zero_division=0))
-                values["macro_f1"] = float(f1_score(labels, predictions, average="macro", zero_division=0))
+                values["micro_f1"], values["macro_f1"] = f1_scores(labels, predictions)
             else:
                 values["mse"] = float(((predictions - labels) ** 2).mean())
-                values["r2"] = float(r2_score(labels, predictions)) if len(labels) > 1 else float("nan")
+                values["r2"] = r2(labels, predictions) if len(labels) > 1 else float("nan")
             for metric, value in values.items():
                 if self.loss.multi_task:
                     metrics[f"{name}_{metric}"] = value
@@ -127,3 +125,29 @@ def majority_accuracy(targets: Sequence[Target], train: Mapping[str, torch.Tenso
     (a baseline that never looks at the test labels to choose)."""
     return {t.name: float((test[t.name] == torch.bincount(train[t.name]).argmax()).double().mean())
             for t in targets if t.kind == "classification"}
+
+
+# scikit-learn's f1_score and r2_score give the same figures (tests/test_training.py checks them against it), but
+# importing sklearn.metrics costs every process 1.5 s, more than a short run's whole validation
+def f1_scores(labels: np.ndarray, predictions: np.ndarray) -> tuple[float, float]:
+    """Micro and macro F1 of single-label class predictions, as ``sklearn.metrics.f1_score`` with
+    ``zero_division=0``: per class 2 TP / (predicted + actual); macro averages over every class that occurs in
+    the labels or the predictions; micro pools the counts (for single labels, the accuracy)."""
+    classes, index = np.unique(np.concatenate([labels, predictions]), return_inverse=True)
+    actual = np.bincount(index[:len(labels)], minlength=len(classes))
+    predicted = np.bincount(index[len(labels):], minlength=len(classes))
+    hits = np.bincount(index[:len(labels)][labels == predictions], minlength=len(classes))
+    micro = 2 * hits.sum() / (actual.sum() + predicted.sum()) if len(labels) else 0.0
+    return float(micro), float(np.mean(2 * hits / (actual + predicted))) if len(classes) else 0.0
+
+
+def r2(labels: np.ndarray, predictions: np.ndarray) -> float:
+    """The coefficient of determination 1 - SS_res / SS_tot, averaged over outputs, as
+    ``sklearn.metrics.r2_score``: an output with constant labels scores 1 if predicted exactly, else 0."""
+    labels = labels.reshape(len(labels), -1).astype(np.float64)
+    predictions = predictions.reshape(len(predictions), -1).astype(np.float64)
+    residual = ((labels - predictions) ** 2).sum(0)
+    total = ((labels - labels.mean(0)) ** 2).sum(0)
+    constant = np.where(residual == 0, 1.0, 0.0)
+    scores = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1.0), constant)
+    return float(scores.mean())
