@@ -146,7 +146,7 @@ def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
         assert rows[family, "gated_conv_3"]["distribution"] == "darts-gated"
         assert rows[family, "se_conv_3"]["version"] == "1.0.0"
     run("", "-m", "darts", "search", "digits-quick", "--model.primitives", "[skip_connect, gated_conv_3, se_conv_3]",
-        "--model.channels", "4", "--search.epochs", "1",
+        "--model.channels", "4", "--search.epochs", "1", "--search.order", "first", "--data.test_fraction", "0.9",
         "--search.warmup_epochs", "0", "--log.plots", "false", "--runs", str(tmp_path / "runs"), "--quiet",
         cwd=tmp_path, pythonpath=pythonpath)
     (search_run,) = (tmp_path / "runs").iterdir()

@@ -172,8 +172,8 @@ def test_a_search_and_training_on_a_csv_nobody_generated_for_it(wine, tmp_path):
 def test_the_cli_runs_a_table_and_rejects_a_bad_one_in_one_line(wine, tmp_path):
     command = [sys.executable, "-m", "darts", "search", "table-quick", "--data.path", str(wine), "--quiet",
                "--runs", str(tmp_path / "runs")]
-    ok = subprocess.run([*command, "--data.targets", "[target]", *SHORT, "--log.plots", "false"], capture_output=True,
-                        text=True)
+    ok = subprocess.run([*command, "--data.targets", "[target]", *SHORT, "--log.plots", "false",
+                         "--search.order", "first"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([*command, "--data.targets", "[cultivar]"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr

@@ -86,8 +86,8 @@ def test_same_seed_same_genotype_and_metrics(tmp_path):
     tables = [pd.read_csv(run / "metrics.csv").drop(columns=list(TIMING)) for run in runs]
     pd.testing.assert_frame_equal(*tables, check_exact=True)
     assert (runs[0] / "genotype.json").read_text() == (runs[1] / "genotype.json").read_text()
-    other = search(tiny("motifs-quick", "--seed", "1"), tmp_path / "other")
-    assert not pd.read_csv(other / "metrics.csv").drop(columns=list(TIMING)).equals(tables[0])
+    other = search(tiny("motifs-quick", "--seed", "1", "--search.epochs", "1"), tmp_path / "other")
+    assert not pd.read_csv(other / "metrics.csv").drop(columns=list(TIMING)).equals(tables[0].iloc[:1])
 
 
 def test_every_run_gets_its_own_directory_and_finished_runs_are_not_resumed(tmp_path):
@@ -149,8 +149,10 @@ def _darts(*arguments: str, **kwargs) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_a_search_killed_mid_epoch_resumes_to_the_same_result(tmp_path):
+    # first order: the second-order step's own state (the virtual step's optimiser moments) is the weight
+    # optimiser's, whose resumption the distributed and language-model resume tests check at second order
     options = ["search", "motifs-quick", *TINY["motifs-quick"], "--data.samples", "128", "--search.epochs", "2",
-               "--search.warmup_epochs", "0", "--log.plots", "false", "--quiet"]
+               "--search.warmup_epochs", "0", "--search.order", "first", "--log.plots", "false", "--quiet"]
     reference = _darts(*options, "--runs", str(tmp_path / "reference"))
     killed = _darts(*options, "--runs", str(tmp_path / "killed"))
     events, deadline = None, time.monotonic() + 120
