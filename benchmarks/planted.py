@@ -40,7 +40,7 @@ def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict,
     from darts.benchmark import benchmark, score_column
     from darts.config import load_config
     from darts.data.planted import recovery, teacher_genotype
-    from darts.genotype import load_genotype
+    from darts.plugins import load_genotype
 
     teacher = teacher_genotype()
     register_genotype(TEACHER, teacher, plugin="benchmarks/planted.py")

@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from darts.config import ConfigError, candle_overrides, load_config, parse_overrides, preset_names, schema_help
-from darts.genotype import GenotypeError, load_genotype
+from darts.genotype import GenotypeError
+from darts.plugins import load_genotype
 from darts.plugins import get_registry
 from darts.registry import RegistryError
 from darts.runs import RunLog

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import torch
 
 from darts.io import atomic_write_json
-from darts.plugins import resolve_registry
 from darts.registry import unknown_name_message
 
 if TYPE_CHECKING:
@@ -139,9 +138,9 @@ class Genotype:
         return replace(self, family=family)
 
     # --- checks ----------------------------------------------------------------------------------
-    def validate(self, registry: "Registry | None" = None, source: str = "genotype") -> "Genotype":
-        """Check against the registry; return the genotype with canonical primitive names."""
-        registry = resolve_registry(registry)
+    def validate(self, registry: "Registry", source: str = "genotype") -> "Genotype":
+        """Check against ``registry`` (e.g. :func:`darts.get_registry`); return the genotype with canonical
+        primitive names."""
         reader = _FieldReader(source)
         if self.family not in registry.family_names:
             reader.fail("family", unknown_name_message("family", self.family, registry.family_names))
@@ -250,9 +249,9 @@ class _FieldReader:
         return value
 
 
-def load_genotype(source: str | os.PathLike | Genotype, registry: "Registry | None" = None) -> Genotype:
-    """A validated genotype from a JSON file path, a registered name (``DARTS_V2``) or a Genotype."""
-    registry = resolve_registry(registry)
+def read_genotype(source: str | os.PathLike | Genotype, registry: "Registry") -> Genotype:
+    """A genotype validated against ``registry``, from a JSON file path, a name registered there
+    (``DARTS_V2``) or a Genotype. :func:`darts.load_genotype` is this with the process-wide registry."""
     if isinstance(source, Genotype):
         return source.validate(registry)
     path = Path(source)

@@ -15,7 +15,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from darts.config import ModelConfig
-from darts.genotype import Genotype, load_genotype
+from darts.genotype import Genotype
+from darts.plugins import load_genotype
 from darts.plugins import get_registry
 from darts.search_space import Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork
 from darts.search_space.language_model import RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch

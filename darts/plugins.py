@@ -21,6 +21,7 @@ import pluggy
 
 from darts import hookspecs
 from darts.family import Family, Primitive, PrimitiveFactory
+from darts.genotype import Genotype, GenotypeError, read_genotype
 from darts.hookspecs import hookimpl
 from darts.registry import PluginInfo, Registry, RegistryError
 
@@ -170,7 +171,6 @@ class PluginManager(pluggy.PluginManager):
                                   stacklevel=3)
 
     def build_registry(self) -> Registry:
-        from darts.genotype import Genotype, GenotypeError
         from darts.strategy import Selector, Strategy
 
         registry = Registry()
@@ -280,6 +280,12 @@ def get_registry() -> Registry:
 def resolve_registry(registry: Registry | None = None) -> Registry:
     """``registry`` if given, else the process-wide one."""
     return registry if registry is not None else get_registry()
+
+
+def load_genotype(source: str | os.PathLike | Genotype, registry: Registry | None = None) -> Genotype:
+    """A validated genotype from a JSON file path, a registered name (``DARTS_V2``) or a Genotype, checked
+    against ``registry`` (by default the process-wide one)."""
+    return read_genotype(source, resolve_registry(registry))
 
 
 @contextlib.contextmanager

@@ -30,7 +30,8 @@ from darts.data import DataWarning
 from darts.data.augment import Compose, Cutout, TransformedDataset
 from darts.device import FP32, Precision
 from darts.device import resolve as resolve_device
-from darts.genotype import Genotype, load_genotype
+from darts.genotype import Genotype
+from darts.plugins import load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from darts.plugins import get_registry
 from darts.models import (build_baseline, build_network, build_search_network, build_trained_network,

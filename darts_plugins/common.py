@@ -1,23 +1,8 @@
-"""Modules shared by several built-in families."""
+"""Modules shared by several built-in families. ``Zero``, the ``none`` primitive, lives in the core
+(:mod:`darts.search_space.zero`), where the mixed op recognises it; it is importable from here as before."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from darts.search_space.zero import Zero
 
-
-class Zero(nn.Module):
-    """The ``none`` primitive: zeros of the output shape (spatial dimensions subsampled by ``stride``)."""
-
-    def __init__(self, stride: int = 1) -> None:
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1 or x.dim() <= 2:
-            return x.mul(0.0)
-        index = (slice(None), slice(None), *[slice(None, None, self.stride)] * (x.dim() - 2))
-        return x[index].mul(0.0)
-
-    def extra_repr(self) -> str:
-        return f"stride={self.stride}"
+__all__ = ["Zero"]

@@ -19,7 +19,7 @@ from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
 from darts.kernels import applies
 from darts.search_space.weighted_norm import LEAN_BATCH_NORMS
-from darts_plugins.common import Zero
+from darts.search_space.zero import Zero
 from darts_plugins.depthwise import SeparableConv
 from darts_plugins.pointwise import PointwiseConv, pointwise_conv
 from darts_plugins.pooling import AvgPool, MaxPool

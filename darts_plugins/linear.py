@@ -12,7 +12,7 @@ from torch import nn
 
 from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
-from darts_plugins.common import Zero
+from darts.search_space.zero import Zero
 
 
 def linear_block(c_in: int, c_out: int, affine: bool = True, dropout: float = 0.0) -> nn.Sequential:

@@ -82,6 +82,7 @@ class _Pool(nn.Module):
     """A pooling over ``ndim`` (1 to 3) spatial dimensions; ``kind`` names it in errors."""
 
     kind = "pooling"
+    parameter_free = True  # its output depends on its input alone: a mixed op computes it once per state
 
     def __init__(self, ndim: int, kernel: int, stride: int = 1, padding: int = 0) -> None:
         super().__init__()

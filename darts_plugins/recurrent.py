@@ -10,7 +10,7 @@ from torch import nn
 
 from darts.family import Family, Primitive
 from darts.hookspecs import hookimpl
-from darts_plugins.common import Zero
+from darts.search_space.zero import Zero
 
 RECURRENT = Family("recurrent", ("none", "tanh", "relu", "sigmoid", "identity"), cell="recurrent",
                    description="activations of DARTS recurrent cells")

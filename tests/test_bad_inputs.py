@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from darts.cli import main
 from darts.config import ConfigError, load_config
 from darts.genotype import Genotype, GenotypeError
+from darts.plugins import get_registry
 from darts.registry import RegistryError
 
 VALID_CELL = {"inputs": 2, "nodes": [[["conv_3", 0], ["skip_connect", 1]], [["max_pool_3", 2], ["conv_5", 0]]],
@@ -552,7 +553,8 @@ PATHS = st.sampled_from(["format", "version", "family", "primitives", "cells", "
 def test_any_mutated_genotype_is_valid_or_a_genotype_error(path, value):
     data = changed(path, value)
     try:
-        Genotype.from_dict(json.loads(json.dumps(data)), source="generated").validate(source="generated")
+        genotype = Genotype.from_dict(json.loads(json.dumps(data)), source="generated")
+        genotype.validate(get_registry(), source="generated")
     except GenotypeError as error:
         assert "generated" in str(error) and "field" in str(error)
 

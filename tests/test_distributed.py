@@ -113,7 +113,7 @@ def _register_plain() -> None:
     if "plain_linear" in get_registry().family_names:
         return
     register_family(PlainLinear("plain_linear", ("none", "skip_connect", "dense", "tanh_dense")))
-    from darts_plugins.common import Zero
+    from darts.search_space.zero import Zero
 
     register_primitive("plain_linear", "none")(lambda c, stride: Zero(stride))
     register_primitive("plain_linear", "skip_connect")(lambda c, stride: nn.Identity())

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from darts import (Genotype, GenotypeError, Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork,
-                   derive_cell, load_genotype)
+                   derive_cell, get_registry, load_genotype)
 
 
 def test_derive_cell_hand_computed():
@@ -150,6 +150,6 @@ def test_from_darts_tuple_layout():
     genotype = Genotype.from_darts("conv2d", ["skip_connect", "max_pool_3x3"],
                                    normal=[("skip_connect", 0), ("skip_connect", 1)], normal_concat=[2],
                                    reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1)], reduce_concat=[2])
-    validated = genotype.validate()
+    validated = genotype.validate(get_registry())
     assert validated.cells["reduce"].nodes == ((("max_pool_3", 0), ("max_pool_3", 1)),)
     assert "state 2 = max_pool_3(state 0) + max_pool_3(state 1)" in str(validated)

@@ -15,7 +15,7 @@ from torch import nn
 from darts.config import ConfigError, load_config
 from darts.data.corpus import EOS, UNK, batchify, corpus_from_lines, generated_corpus, read_corpus, write_corpus
 from darts.data.documents import DataFileError
-from darts.genotype import load_genotype
+from darts.plugins import load_genotype
 from darts.search_space.language_model import (RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch,
                                                embedding_dropout, locked_dropout)
 from darts.search_space.recurrent import RecurrentSearchCell

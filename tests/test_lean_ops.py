@@ -214,6 +214,31 @@ def test_a_cell_pools_each_state_once_and_equals_its_edges_computed_alone(family
     torch.testing.assert_close(network(x), reference(x), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("parameter_free, computed", [(True, 1), (False, 2)])
+def test_a_plugins_module_that_declares_itself_parameter_free_is_computed_once_per_state(parameter_free, computed):
+    """What the core knows of a plugin's primitive is its ``parameter_free`` attribute, not its class."""
+    class Halve(nn.Module):
+        calls = 0
+
+        def forward(self, x):
+            type(self).calls += 1
+            return x * 0.5
+
+    Halve.parameter_free = parameter_free
+    memo = {}
+
+    def share(key, compute):
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    x, weights = torch.randn(2, 3, 5), torch.tensor([0.25, 0.75])
+    edges = [MixedOp([Halve(), nn.Identity()]) for _ in range(2)]  # two edges reading one state
+    total = sum(edge(x, weights, share) for edge in edges)
+    assert Halve.calls == computed
+    torch.testing.assert_close(total, 2 * (0.25 * 0.5 * x + 0.75 * x))
+
+
 @pytest.mark.parametrize("ndim, shape", [(1, (2, 3, 9)), (2, (2, 3, 7, 6)), (3, (2, 2, 5, 5, 4))])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_max_pool_matches_torchs_and_keeps_no_indices(ndim, shape, stride):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from darts.genotype import CellGenotype, Genotype, load_genotype
+from darts.genotype import CellGenotype, Genotype
+from darts.plugins import load_genotype
 from darts.plots import genotype_figure
 
 

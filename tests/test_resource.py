@@ -80,7 +80,7 @@ def _linear_genes(run) -> int:
 
 def count_parameters_of(run) -> int:
     from darts.config import load_config
-    from darts.genotype import load_genotype
+    from darts.plugins import load_genotype
     from darts.models import build_network
     from darts.workflows import load_data
 

@@ -109,7 +109,7 @@ def test_primitive_subset_and_errors():
 
 def test_global_pooling_readouts():
     from darts.config import load_config
-    from darts.genotype import load_genotype
+    from darts.plugins import load_genotype
     from darts.models import GlobalPool, build_network, build_search_network
     from darts.workflows import load_data
 

@@ -10,7 +10,7 @@ import torch
 
 from darts.cli import main
 from darts.config import load_config
-from darts.genotype import load_genotype
+from darts.plugins import get_registry, load_genotype
 from darts.selection import node_edges, select_by_perturbation
 from darts.workflows import search
 
@@ -65,7 +65,7 @@ def test_selection_by_perturbation_by_hand():
     for op, name in enumerate(PRIMITIVES[1:], start=1):
         assert first.scores[name] == pytest.approx(first.base - ALPHA_WEIGHTS[op].item() * values[op].item(), abs=1e-5)
     assert network.scored_with_fixed_weights and network.fixed_weights is None  # released at the end
-    selection.genotype.validate()
+    selection.genotype.validate(get_registry())
 
 
 def test_the_argmax_of_alpha_would_have_picked_the_pooling():

@@ -244,7 +244,7 @@ def test_each_strategy_takes_alpha_and_weight_steps_in_each_family_it_supports(n
     after = list(network.arch_parameters())
     assert all(bool(torch.isfinite(a).all()) for a in after)
     assert any(not torch.equal(a, b) for a, b in zip(after, before))
-    network.genotype().validate()
+    network.genotype().validate(get_registry())
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from darts.config import load_config
-from darts.genotype import load_genotype
+from darts.plugins import load_genotype
 from darts.models import build_network
 from darts.training import Callback
 from darts.training.trainer import TIMING

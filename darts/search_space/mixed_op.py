@@ -10,12 +10,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from darts.search_space.weighted_norm import fusable, normalize, track_running_stats, weighted_batch_norm
+from darts.search_space.zero import Zero
 
 #: ``share(key, compute)``: ``compute()``, computed once per key for every mixed op reading the same input
 Share = Callable[[Hashable, Callable[[], torch.Tensor]], torch.Tensor]
 
 #: modules whose output depends on their input alone (no parameters, buffers or randomness): primitives made
-#: of them give the same output on every edge that reads the same state
+#: of them give the same output on every edge that reads the same state. A plugin's module class says the same
+#: of itself with a class attribute ``parameter_free = True`` (as the built-in poolings do).
 PURE = (nn.Identity, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
 
 
@@ -45,10 +47,8 @@ def _split(op: nn.Module) -> _Parts:
 
 
 def _pure(module: nn.Module) -> bool:
-    from darts_plugins.pooling import AvgPool, MaxPool
-
-    return all(isinstance(m, PURE + (AvgPool, MaxPool, nn.Sequential)) and not list(m.parameters(recurse=False))
-               for m in module.modules())
+    return all((isinstance(m, PURE + (nn.Sequential,)) or getattr(type(m), "parameter_free", False) is True)
+               and not list(m.parameters(recurse=False)) for m in module.modules())
 
 
 def _share_key(parts: _Parts) -> Hashable | None:
@@ -84,8 +84,6 @@ class MixedOp(nn.Module):
             raise ValueError(f"partial (PC-DARTS' K) must be at least 1, got {partial}")
         self.ops = nn.ModuleList(ops)
         self.partial, self.stride = partial, stride
-        from darts_plugins.common import Zero
-
         self._zero = [isinstance(op, Zero) for op in ops]
         # a plain list, so that the shared modules are not registered twice
         self._parts = [_split(op) for op in ops]

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from darts.family import Family, Primitive, check_primitive
-from darts.genotype import CELL_INPUTS, Genotype, derive_cell, load_genotype
+from darts.genotype import CELL_INPUTS, Genotype, derive_cell
+from darts.plugins import load_genotype
 from darts.plugins import resolve_registry
 from darts.registry import Registry
 from darts.search_space.cell import Cell, discrete_cell, search_cell

@@ -18,10 +18,12 @@ import torch
 from torch import nn
 
 from darts.family import Family, Primitive, check_primitive
-from darts.genotype import CellGenotype, Genotype, load_genotype
+from darts.genotype import CellGenotype, Genotype
+from darts.plugins import load_genotype
 from darts.registry import Registry
 from darts.plugins import resolve_registry
 from darts.search_space.network import Alphas, HeadFactory, Supernet, resolve_space
+from darts.search_space.zero import Zero
 
 INIT_RANGE = 0.04
 
@@ -107,8 +109,6 @@ class RecurrentSearchCell(RecurrentCell):
                  dropout_input: float = 0.0, dropout_hidden: float = 0.0, batch_norm: bool = True) -> None:
         super().__init__(input_size, hidden_size, num_nodes, range(1, num_nodes + 1), batch_norm=batch_norm,
                          dropout_input=dropout_input, dropout_hidden=dropout_hidden)
-        from darts_plugins.common import Zero
-
         self.primitive_names = tuple(p.name for p in primitives)
         self.ops = nn.ModuleList(
             nn.ModuleList(p.build(hidden_size, 1, affine=False) for p in primitives) for _ in range(num_nodes))
