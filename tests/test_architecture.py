@@ -87,6 +87,7 @@ def test_second_order_matches_autograd_through_the_unrolled_step(family, record_
 
 
 @pytest.mark.parametrize("family", FAMILIES + PC_FAMILIES)
+@pytest.mark.slow
 def test_the_forward_difference_of_the_fast_mode_approaches_the_exact_product(family):
     problem = make_problem(family)
     optimizer = sgd(problem.network)
@@ -254,6 +255,7 @@ def test_fast_mode_weight_step_reuses_the_virtual_steps_gradient(reuse):
 @pytest.mark.parametrize("order, options", [("first", {}), ("second", {}), ("second", {"difference": "forward"}),
                                             ("second", {"difference": "forward", "reuse_gradient": True}),
                                             ("exact", {})])
+@pytest.mark.slow
 def test_no_pass_keeps_its_graph_after_its_backward(order, options):
     """A spent graph holds no tensors but its many small nodes would fragment the memory the next pass needs:
     when a pass starts, the losses and network outputs of the earlier passes are gone."""

@@ -128,6 +128,7 @@ def test_seeds_give_mean_and_std_and_paired_wins_over_random_genotypes(tmp_path,
     assert len({p.name for p in bench.glob("random_genotype_seed*_*.json")}) == 4
 
 
+@pytest.mark.slow
 def test_the_full_preset_runs_on_p3b3_files(tmp_path, capsys):
     import numpy as np
 

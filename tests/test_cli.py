@@ -88,6 +88,7 @@ def test_help_documents_every_option(path, capsys):
             assert (action.option_strings or [action.metavar])[0] in text
 
 
+@pytest.mark.slow
 def test_config_commands_list_every_configuration_key():
     text = subprocess.run([sys.executable, "-m", "darts", "search", "--help"], capture_output=True, text=True,
                           check=True).stdout
@@ -119,6 +120,7 @@ def test_piped_plugin_table_is_not_truncated(capsys):
     assert "version" in out and "…" not in out
 
 
+@pytest.mark.slow
 def test_quiet_training_prints_its_result_line_once_and_results_are_strict_json(tmp_path, capsys):
     from darts.io import atomic_write_json
 

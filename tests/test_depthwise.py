@@ -17,6 +17,7 @@ from tests.test_lean_ops import saved_bytes
 @pytest.mark.parametrize("kernel, dilation, stride, size", [
     (3, 1, 1, 9), (3, 1, 2, 9), (5, 1, 2, 8), (5, 1, 1, 9), (7, 1, 1, 8), (7, 1, 2, 11), (3, 2, 2, 9), (5, 2, 2, 10), (5, 2, 1, 7), (3, 2, 2, 8), (3, 2, 1, 8),
     (3, 3, 1, 10), (3, 2, 4, 11)])
+@pytest.mark.slow
 def test_values_gradients_and_double_backward_match_torch(ndim, kernel, dilation, stride, size):
     torch.manual_seed(0)
     padding, channels = dilation * (kernel - 1) // 2, 3

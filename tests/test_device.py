@@ -108,6 +108,7 @@ def _hypergradient(precision: str, order: str, family: str, difference: str = "c
     ("first", "central", 0.98, 0.2), ("second", "central", 0.95, 0.35), ("second", "forward", 0.95, 0.35),
     ("exact", "central", 0.98, 0.2)])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.slow
 def test_autocast_on_the_cpu_gives_a_hypergradient_close_to_fp32s(family, order, difference, cosine, relative,
                                                                   precision):
     """Against fp32's own hypergradient of the same order, measured on these batches (one thread, AVX2): bf16

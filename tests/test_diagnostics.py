@@ -152,6 +152,7 @@ def test_small_data_gets_smaller_batches_and_a_warning(tmp_path, capsys):
     assert list(pd.read_csv(run / "metrics.csv")["arch_steps"]) == [12, 12]  # 25 examples, batches of 2
 
 
+@pytest.mark.slow
 def test_an_exploding_loss_stops_the_run(tmp_path, capsys):
     config = load_config("motifs-quick", [*TINY_MOTIFS, "--search.epochs", "2", "--search.warmup_epochs", "0",
                                            "--search.loss_limit", "1e-3"])

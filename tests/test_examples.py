@@ -120,6 +120,7 @@ def test_custom_primitives_are_searched_beside_built_in_ones(tmp_path):
     assert "logistic regression on the pixels" in out
 
 
+@pytest.mark.slow
 def test_a_broken_primitive_fails_when_the_space_is_built(tmp_path):
     out = run("advanced/broken_primitive.py", cwd=tmp_path)
     assert "primitive conv1d/forgets_padding at stride 1 with 8 channels returned shape (2, 8, 5) for input " \
@@ -158,6 +159,7 @@ def test_the_example_plugin_package_installs_and_is_searched(tmp_path):
     assert "conv2d/gated_conv_3: already there (the darts-gated plugin is installed)" in out
 
 
+@pytest.mark.slow
 def test_the_uno_example_prints_its_whole_description(tmp_path):
     out = run("uno/uno.py", "--help", cwd=tmp_path)
     assert "compared on the same split in one table." in out and "--targets regression" in out

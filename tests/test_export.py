@@ -114,6 +114,7 @@ def test_darts_export_writes_each_format_equal_to_eager_mode(trained_runs, prese
 
 
 @pytest.mark.parametrize("format", ["torchscript", "exported-program"])
+@pytest.mark.slow
 def test_darts_export_works_at_two_threads(trained_runs, format, tmp_path):
     from darts.workflows import export
 

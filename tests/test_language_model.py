@@ -379,6 +379,7 @@ def test_training_switches_to_averaged_weights_and_resumes_exactly(tmp_path):
     assert torch.load(run / "model.pt")["encoder.weight"].equal(torch.load(reference / "model.pt")["encoder.weight"])
 
 
+@pytest.mark.slow
 def test_config_errors_for_language_models(tmp_path):
     with pytest.raises(ConfigError, match="unknown key 'train.model.hiden_size'; did you mean 'train.model.hidden_size'"):
         load_config("ptb-quick", ["--train.model", "{hiden_size: 3}"])

@@ -293,6 +293,7 @@ def test_factorized_reduce_equals_the_shifted_and_padded_formulation(ndim, size,
     assert all(torch.equal(a, b) for a, b in zip(module.buffers(), reference.buffers()))
 
 
+@pytest.mark.slow
 def test_factorized_reduce_channels_last_weight_gradient_is_right_and_does_not_corrupt_memory():
     """PyTorch 2.13's CPU weight gradient of a 1-wide stride-2 channels-last convolution corrupts the heap for
     2 to 6 input channels (the process aborts); FactorizedReduce must not use it. Run apart, so that a crash

@@ -73,6 +73,7 @@ def test_entry_point_discovery_of_an_installed_package(installed_plugin, monkeyp
         assert {"conv1d", "conv2d", "linear", "recurrent"} <= set(registry.family_names)
 
 
+@pytest.mark.slow
 def test_cli_lists_an_installed_plugin(installed_plugin, monkeypatch):
     env_path = f"{installed_plugin}:{Path(darts.__file__).parents[1]}"
     result = subprocess.run([sys.executable, "-m", "darts", "plugins"], capture_output=True, text=True,

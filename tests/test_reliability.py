@@ -74,6 +74,7 @@ def test_plain_cifar_batches_still_load_and_their_labels_are_checked(tmp_path):
         load_pickle(tmp_path / "objects")
 
 
+@pytest.mark.slow
 def test_a_tampered_checkpoint_or_model_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(UntrustedFileError, match="checkpoint.pt: not a readable checkpoint"):
@@ -102,6 +103,7 @@ def test_arrays_with_bad_values_are_errors_naming_the_file(tmp_path, x, y, messa
     assert str(tmp_path / "data.npz") in str(error.value)
 
 
+@pytest.mark.slow
 def test_test_labels_never_seen_in_training_warn_and_are_logged(tmp_path):
     x = np.random.default_rng(0).normal(size=(40, 16)).astype(np.float32)
     np.savez(tmp_path / "data.npz", x_train=x[:30], y_train=np.arange(30) % 2, x_test=x[30:], y_test=np.arange(10) % 3)

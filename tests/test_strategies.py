@@ -311,6 +311,7 @@ def _alphas_of(run) -> list:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.slow
 def test_a_search_stopped_mid_epoch_resumes_to_the_uninterrupted_alphas(tmp_path, plain_family, name):
     from tests.test_distributed import PoisonLoss, _config
 

@@ -159,6 +159,7 @@ def test_bad_table_options_are_named(tmp_path, monkeypatch, args, message):
         load_data(load_config("table-quick", args))
 
 
+@pytest.mark.slow
 def test_a_search_and_training_on_a_csv_nobody_generated_for_it(wine, tmp_path):
     """scikit-learn's wine table: the trained searched network beats the majority class by far."""
     run = search(config(wine, "--data.targets", "target", *SHORT), tmp_path)

@@ -50,6 +50,7 @@ def test_hooks_run_in_the_documented_order():
     assert recorder.calls == ["before_fit", *epoch, *epoch, "after_fit"]
 
 
+@pytest.mark.slow
 def test_a_batch_keeps_no_graph_once_its_backward_pass_is_done():
     """The next batch's passes (the alpha step first) should not find the spent graph's nodes in their way."""
     import gc
