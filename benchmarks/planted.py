@@ -5,7 +5,7 @@
 
 The ``planted`` task labels Gaussian sequences with a fixed random teacher network built from a known conv1d
 genotype (``darts.data.planted``). For each selection rule (and each search strategy) this runs
-``darts.benchmark.benchmark`` on the preset (search, train the genotype from scratch; random genotypes of the
+``darts.bench.benchmark`` on the preset (search, train the genotype from scratch; random genotypes of the
 same space trained alike; the same seeds and data), then scores every genotype against the teacher's cell: the
 share of the teacher's (primitive, input) genes found in the same node, of its inputs and of its primitives,
 beside the expectation for a random genotype and the random genotypes' own scores. The teacher's own cell is
@@ -37,7 +37,7 @@ def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict,
     from rich.console import Console
 
     from darts import register_genotype
-    from darts.benchmark import benchmark, score_column
+    from darts.bench import benchmark, score_column
     from darts.config import load_config
     from darts.data.planted import recovery, teacher_genotype
     from darts.plugins import load_genotype

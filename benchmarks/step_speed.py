@@ -113,7 +113,7 @@ def build(config: str, **options):
     family, shape, classes, channels, cells, nodes, batch = CONFIGS[config]
     if family == "p3b5":
         from darts.config import load_config
-        from darts.models import build_search_network
+        from darts.assemble import build_search_network
         from darts.training import TaskLoss
         from darts.workflows import load_data
 

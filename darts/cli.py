@@ -190,7 +190,7 @@ def cmd_summary(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, console: Console) -> int:
-    from darts.benchmark import benchmark
+    from darts.bench import benchmark
 
     if args.resume:
         if args.config or args.full or args.candle or args.overrides:

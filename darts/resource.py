@@ -104,7 +104,7 @@ def _alpha_names(network) -> list[str]:
 
 
 def _cost(module: nn.Module, x: torch.Tensor, measure: Measure) -> float:
-    from darts.models import multiply_adds
+    from darts.assemble import multiply_adds
 
     if measure == "parameters":
         return float(sum(p.numel() for p in module.parameters()))

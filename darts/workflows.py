@@ -34,7 +34,7 @@ from darts.genotype import Genotype
 from darts.plugins import load_genotype
 from darts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from darts.plugins import get_registry
-from darts.models import (build_baseline, build_network, build_search_network, build_trained_network,
+from darts.assemble import (build_baseline, build_network, build_search_network, build_trained_network,
                           count_parameters, multiply_adds)
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.tasks import TaskData, get_task
@@ -425,7 +425,7 @@ def train(config: RunConfig | None = None, genotype: str | Path | Genotype | Non
 def train_baseline(config: RunConfig | None = None, name: str = "textcnn", runs: str | Path = "runs",
                    resume: str | Path | None = None, console: Console | None = None, quiet: bool = False,
                    callbacks: Sequence[Callback] = (), run_name: str | None = None) -> Path:
-    """Train a hand-designed baseline network (see :data:`darts.models.BASELINES`) like a genotype's."""
+    """Train a hand-designed baseline network (see :data:`darts.assemble.BASELINES`) like a genotype's."""
     context = _start("train", config, runs, resume, console, quiet, {"network": name}, run_name)
     if resume is not None:
         name = json.loads((context.run_dir / "run.json").read_text())["network"]

@@ -120,7 +120,7 @@ def test_a_search_records_diagnostics_and_a_verdict(tmp_path, capsys):
 def test_warm_up_epochs_make_no_alpha_step(tmp_path):
     run = search(load_config("motifs-quick", [*TINY_MOTIFS, "--search.epochs", "2", "--search.warmup_epochs", "1"]),
                  tmp_path)
-    from darts.models import build_search_network
+    from darts.assemble import build_search_network
     from darts.workflows import load_data
 
     alphas = [json.loads(line) for line in (run / "alphas.jsonl").read_text().splitlines()]

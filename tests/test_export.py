@@ -62,7 +62,7 @@ EXPORT_CASES = ["motifs-quick", "digits-quick", "tabular-quick", "keywords-quick
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory):
     """A finished one-epoch train run of a random genotype of each family's space."""
-    from darts.models import build_search_network
+    from darts.assemble import build_search_network
     from darts.workflows import load_data, train
     from tests.test_workflows import tiny
 

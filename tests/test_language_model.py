@@ -16,7 +16,7 @@ from darts.config import ConfigError, load_config
 from darts.data.corpus import EOS, UNK, batchify, corpus_from_lines, generated_corpus, read_corpus, write_corpus
 from darts.data.documents import DataFileError
 from darts.plugins import load_genotype
-from darts.search_space.language_model import (RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch,
+from darts.search_space.awd_lstm import (RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch,
                                                embedding_dropout, locked_dropout)
 from darts.search_space.recurrent import RecurrentSearchCell
 from darts.training import Callback

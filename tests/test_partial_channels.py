@@ -146,7 +146,7 @@ def test_partial_channels_refuses_what_does_not_divide(options, message):
 
 def test_the_model_options_build_a_pc_darts_supernet_and_recurrent_cells_refuse_them():
     from darts.config import load_config
-    from darts.models import build_search_network
+    from darts.assemble import build_search_network
     from darts.workflows import load_data
 
     settings = load_config("motifs-quick")

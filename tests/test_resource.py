@@ -10,7 +10,7 @@ import torch
 
 from darts import Network, SearchNetwork
 from darts.cli import main
-from darts.models import count_parameters, multiply_adds
+from darts.assemble import count_parameters, multiply_adds
 from darts.resource import ResourcePenalty, cost_model
 
 
@@ -81,7 +81,7 @@ def _linear_genes(run) -> int:
 def count_parameters_of(run) -> int:
     from darts.config import load_config
     from darts.plugins import load_genotype
-    from darts.models import build_network
+    from darts.assemble import build_network
     from darts.workflows import load_data
 
     config = load_config(run / "config.yaml")
@@ -98,7 +98,7 @@ def test_a_resource_target_on_a_recurrent_family_is_an_error(tmp_path, capsys):
 def test_the_benchmark_table_shows_the_searched_cost_against_the_target():
     import pandas as pd
 
-    from darts.benchmark import _summary_markdown, summarise
+    from darts.bench import _summary_markdown, summarise
 
     rows = [{"model": "DARTS first order", "kind": "searched", "seed": s, "mean accuracy": 0.9, "mean macro-F1": 0.8,
              "parameters": 100, "searched parameters": 900 + s, "target parameters": 1000} for s in (0, 1)]

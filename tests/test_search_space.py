@@ -110,7 +110,7 @@ def test_primitive_subset_and_errors():
 def test_global_pooling_readouts():
     from darts.config import load_config
     from darts.plugins import load_genotype
-    from darts.models import GlobalPool, build_network, build_search_network
+    from darts.assemble import GlobalPool, build_network, build_search_network
     from darts.workflows import load_data
 
     x = torch.randn(2, 3, 5)

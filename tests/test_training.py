@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 
 from darts import Architecture, SearchNetwork
 from darts.data import DictTargetDataset
-from darts.models import count_parameters, multiply_adds
+from darts.assemble import count_parameters, multiply_adds
 from darts.tasks import Target
 from darts.training import (ArchitectureStep, Callback, EarlyStopping, GradientClipping, LRSchedule,
                             MetricAccumulator, NonFiniteLossError, TaskLoss, TerminateOnNonFinite, Trainer,
@@ -199,7 +199,7 @@ def test_single_and_multi_task_targets_train():
     for data, multi in ((TensorDataset(inputs, (inputs[:, 0] > 0).long()), False),
                         (DictTargetDataset(inputs, {"a": (inputs[:, 0] > 0).long(), "b": inputs[:, 1]}), True)):
         targets = (Target("a", classes=2), Target("b", "regression")) if multi else (Target("a", classes=2),)
-        from darts.models import head_factory
+        from darts.assemble import head_factory
         from darts.tasks import TaskData
 
         head = head_factory(TaskData(data, data, targets, multi, in_channels=4))(4)

@@ -17,7 +17,7 @@ from darts.config import load_config
 from darts.data import DataFileError, motif_sequences
 from darts.data.augment import Cutout, Normalize, RandomCrop, RandomFlip
 from darts.data.images import ImageFolder, load_arrays, load_cifar
-from darts.models import count_parameters
+from darts.assemble import count_parameters
 from darts.search_space.cell import drop_path
 from darts.tasks import Target
 from darts.training import AuxiliaryLoss, DropPathSchedule, TaskLoss, Trainer

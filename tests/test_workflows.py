@@ -16,7 +16,7 @@ import torch
 
 from darts.config import load_config
 from darts.plugins import load_genotype
-from darts.models import build_network
+from darts.assemble import build_network
 from darts.training import Callback
 from darts.training.trainer import TIMING
 from darts.workflows import RunDirectoryError, RunError, evaluate, load_data, search, summary, train

@@ -58,7 +58,7 @@ def teacher_network(in_channels: int, channels: int, seed: int, genotype: Genoty
     """The teacher: stem, two planted cells, global max pooling (average pooling would make an average-pooling
     edge and an identity nearly the same function), one output; random weights from ``seed``.
     ``genotype`` replaces the planted one (to see what changing the cell does to the labels)."""
-    from darts.models import GlobalPool
+    from darts.assemble import GlobalPool
     from darts.search_space import Network
 
     generator_state = torch.get_rng_state()

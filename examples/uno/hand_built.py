@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from darts import get_registry
-from darts.models import head_factory, register_baseline
+from darts.assemble import head_factory, register_baseline
 from darts.tasks import TaskData
 
 

@@ -19,7 +19,7 @@ from darts.genotype import Genotype
 from darts.plugins import load_genotype
 from darts.plugins import get_registry
 from darts.search_space import Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork
-from darts.search_space.language_model import RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch
+from darts.search_space.awd_lstm import RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch
 from darts.search_space.network import scaled_auxiliary
 from darts.search_space.recurrent import POOLS as RECURRENT_POOLS
 from darts.tasks import Target, TaskData

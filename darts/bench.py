@@ -23,7 +23,7 @@ from darts.config import RunConfig
 from darts.data.datasets import split_labels
 from darts.io import atomic_write_json, atomic_write_text
 from darts.device import resolve as resolve_device
-from darts.models import build_search_network
+from darts.assemble import build_search_network
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.search_plan import plan_search
 from darts.training.objective import higher_is_better
