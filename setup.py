@@ -4,6 +4,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+DOCS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings>=0.26", "mkdocstrings-python>=1.12"]
+
 setup(
     name="darts-nas",
     version="0.1.0",
@@ -34,9 +36,11 @@ setup(
     # the real data sets of benchmarks/real_data.py inside their wheels (UCR GunPoint; VADER's lexicon)
     # tensorboard: log.tensorboard's event files (torch.utils.tensorboard writes through it)
     # onnx, onnxscript, onnxruntime: darts export --format onnx (torch's exporter, and the check of the file)
+    # mkdocs and its plugins: the documentation site (mkdocs.yml, docs/); the test suite builds it strictly
     extras_require={"test": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6", "import-linter>=2.1", "pyarrow>=14",
                              "pyts>=0.13", "vaderSentiment>=3.3", "tensorboard>=2.14", "onnx>=1.16",
-                             "onnxscript>=0.2", "onnxruntime>=1.18"],
+                             "onnxscript>=0.2", "onnxruntime>=1.18", *DOCS],
+                    "docs": DOCS,
                     "parquet": ["pyarrow>=14"], "eval": ["pyts>=0.13", "vaderSentiment>=3.3"],
                     "tensorboard": ["tensorboard>=2.14"],
                     "onnx": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"]},

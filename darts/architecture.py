@@ -50,6 +50,7 @@ class Hypergradient:
 
     @property
     def total(self) -> list[torch.Tensor]:
+        """The alpha gradient: ``direct - mixed``, one tensor per alpha."""
         return [d - m for d, m in zip(self.direct, self.mixed)]
 
 
@@ -316,9 +317,11 @@ class Architecture:
         return [(plus - minus) / (2 * eps) for plus, minus in zip(*gradients)]
 
     def state_dict(self) -> dict:
+        """The alpha optimiser's state, for checkpoints (the alphas themselves are in the network's)."""
         return {"optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
         self.optimizer.load_state_dict(state["optimizer"])
 
 

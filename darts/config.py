@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal, Sequence, get_args, get_origin
+from typing import Any, Literal, NamedTuple, Sequence, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -437,27 +437,43 @@ def _known_keys(model: type[BaseModel], location: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
-def schema_help(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
-    """One line per configurable key: ``--search.epochs (int, default 50): epochs``."""
-    lines = []
+class SchemaField(NamedTuple):
+    """One configurable key: its dotted name, type, default, meaning, and the task whose options hold it."""
+
+    key: str
+    kind: str
+    default: str
+    description: str
+    task: str | None = None
+
+
+def schema_fields(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[SchemaField]:
+    """Every configurable key of ``model``, in schema order; ``data.*`` once per registered task."""
+    fields = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
         if model is RunConfig and name == "data":
             from darts.tasks import get_task, task_names
 
             for task in task_names():
-                lines += [f"[task {task}] " + line for line in schema_help(get_task(task).Options, "data.")]
+                fields += [entry._replace(task=task) for entry in schema_fields(get_task(task).Options, "data.")]
             continue
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            lines += schema_help(annotation, f"{prefix}{name}.")
+            fields += schema_fields(annotation, f"{prefix}{name}.")
             continue
         if get_origin(annotation) is Literal:
             kind = "one of " + ", ".join(map(str, get_args(annotation)))
         else:
             kind = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
         default = "required" if field.is_required() else f"default {field.get_default(call_default_factory=True)!r}"
-        lines.append(f"--{prefix}{name} ({kind}, {default}): {field.description or ''}")
-    return lines
+        fields.append(SchemaField(f"{prefix}{name}", kind, default, field.description or ""))
+    return fields
+
+
+def schema_help(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """One line per configurable key: ``--search.epochs (int, default 50): epochs``."""
+    return [(f"[task {f.task}] " if f.task else "") + f"--{f.key} ({f.kind}, {f.default}): {f.description}"
+            for f in schema_fields(model, prefix)]
 
 
 # --- CANDLE model files -------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class Genotype:
 
     # --- conversion ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The genotype file's JSON object (``format``, ``version``, ``family``, ``primitives``, ``cells``)."""
         return {
             "format": FORMAT,
             "version": VERSION,

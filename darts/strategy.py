@@ -119,7 +119,7 @@ class Strategy:
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        pass
+        """Restore what :meth:`state_dict` returned, on resume."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options!r})"

@@ -100,9 +100,11 @@ class RunContext:
 
     @property
     def resumed(self) -> bool:
+        """Whether this run continues an existing run folder (``--resume``) rather than making a new one."""
         return self.runs is None
 
     def open(self) -> None:
+        """Make (or lock, on resume) the run folder, write what the run starts from, and open its log."""
         if self.run_dir is None:
             self.run_dir = (new_run_dir(self.runs, self.run_name, exact=True) if self.run_name
                             else new_run_dir(self.runs, f"{self.command}-{self.config.task}"))
@@ -122,6 +124,7 @@ class RunContext:
 
 
 def load_data(config: RunConfig) -> TaskData:
+    """The configuration's task's data: its ``data.*`` options checked by the task, drawn with ``config.seed``."""
     task = get_task(config.task)
     return task.load(task.Options(**config.data), config.seed)
 
@@ -541,6 +544,7 @@ def headline(test: dict[str, float], baseline: dict[str, float], data: TaskData 
 
 
 def results_table(title: str, metrics: dict[str, float], baseline: dict[str, float] | None = None) -> Table:
+    """A two-column rich table of a run's final metrics, with the baseline's after them."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")

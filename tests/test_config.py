@@ -93,15 +93,3 @@ def test_the_resolved_config_round_trips(tmp_path):
     path.write_text(config.to_yaml())
     again = load_config(path)
     assert again == config and again.data["features"] == 32  # task defaults are filled in
-
-
-def test_the_readme_configuration_example_is_valid():
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if b.startswith("task:")]
-    import yaml
-
-    config = load_config(yaml.safe_load(block))
-    assert config.search.order == "second" and config.model.nodes == 3

@@ -46,11 +46,45 @@ class Callback:
 
     order: int = 0
 
+    def before_fit(self, trainer: "Trainer") -> None:
+        """Once, before the first epoch to run (after a resume, the first one left)."""
+
+    def before_epoch(self, trainer: "Trainer") -> None:
+        """At the start of every epoch, before its first batch (``trainer.batches`` is known)."""
+
+    def before_batch(self, trainer: "Trainer") -> None:
+        """Before each batch's forward pass; ``trainer.batch`` holds the batch, on the device."""
+
+    def after_loss(self, trainer: "Trainer") -> None:
+        """After the loss (``trainer.loss``, ``trainer.outputs``), before the backward pass; may change the loss."""
+
+    def after_backward(self, trainer: "Trainer") -> None:
+        """After the backward pass (gradients unscaled), before the optimiser's step: clip gradients here."""
+
+    def after_step(self, trainer: "Trainer") -> None:
+        """After the optimiser's step, while the weights' gradients are still there."""
+
+    def after_batch(self, trainer: "Trainer") -> None:
+        """At the end of every batch (metrics updated, ``trainer.global_step`` counted)."""
+
+    def before_validate(self, trainer: "Trainer") -> None:
+        """Before the epoch's validation pass (only when there is a validation split)."""
+
+    def after_validate(self, trainer: "Trainer") -> None:
+        """After validation, with ``trainer.epoch_metrics`` and ``trainer.improved`` (the best so far)."""
+
+    def after_epoch(self, trainer: "Trainer") -> None:
+        """At the end of every epoch, after its row of ``trainer.history``; set ``trainer.stop`` to end the run."""
+
+    def after_fit(self, trainer: "Trainer") -> None:
+        """Once at the end of the run, also when it stops on an error."""
+
     def state_dict(self) -> dict:
+        """The callback's state to save in checkpoints (none by default)."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        """Restore what :meth:`state_dict` returned, on resume."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -163,6 +197,7 @@ class Trainer:
         return self.history
 
     def one_epoch(self) -> None:
+        """Train one epoch, validate, record its metrics, calling the callbacks' hooks on the way."""
         start = time.perf_counter()
         loader = self.train_batches()
         self.batches = len(loader)
@@ -262,6 +297,7 @@ class Trainer:
             self.best = {"epoch": self.epoch, "value": value}
 
     def call(self, hook: str) -> None:
+        """Call ``hook`` (one of :data:`HOOKS`) on every callback, lower ``order`` first."""
         for callback in self.callbacks:
             method = getattr(callback, hook, None)
             if method is not None:
@@ -274,6 +310,7 @@ class Trainer:
 
     # --- checkpoints -----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs: model, optimiser, scaler, callbacks, history and random state."""
         return {"epoch": self.epoch, "global_step": self.global_step, "history": self.history, "best": self.best,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -282,6 +319,7 @@ class Trainer:
                 "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`, so that :meth:`fit` goes on where the saved run stopped."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
