@@ -18,12 +18,8 @@ from darts.config import ModelConfig
 from darts.genotype import Genotype
 from darts.plugins import load_genotype
 from darts.plugins import get_registry
-from darts.search_space import Network, RecurrentNetwork, RecurrentSearchNetwork, SearchNetwork
-from darts.search_space.awd_lstm import RecurrentLanguageModelNetwork, RecurrentLanguageModelSearch
-from darts.search_space.network import scaled_auxiliary
 from darts.search_space.recurrent import POOLS as RECURRENT_POOLS
 from darts.tasks import Target, TaskData
-from darts.tasks.language import CorpusData
 
 #: parameters under a module of this name are an auxiliary head: trained, but not counted as the paper counts
 AUXILIARY = "auxiliary_head"
@@ -128,21 +124,9 @@ def _tokens_for_recurrent(data: TaskData, family: str) -> int:
 
 
 def check_family_fits(family: str, data: TaskData, what: str = "family") -> None:
-    """A feedforward family must match the inputs' spatial dimensions (token ids count as one, a sequence)."""
-    fam = get_registry().family(family)
-    if isinstance(data, CorpusData) and fam.cell != "recurrent":
-        recurrent = [f for f in get_registry().family_names if get_registry().family(f).cell == "recurrent"]
-        raise ValueError(f"{what} {family!r} has {fam.cell} cells; a language model needs a recurrent family "
-                         f"({', '.join(recurrent)})")
-    if fam.cell == "recurrent":
-        _tokens_for_recurrent(data, family)
-        return
-    dims = 1 if data.vocab_size is not None else data.example_input(1).dim() - 2
-    if dims != fam.spatial_dims:
-        fitting = [f.name for f in map(get_registry().family, get_registry().family_names)
-                   if f.cell == "feedforward" and f.spatial_dims == dims]
-        raise ValueError(f"{what} {family!r} works on inputs with {fam.spatial_dims} spatial dimension(s), but "
-                         f"this task's inputs have {dims}; families that fit: {', '.join(fitting) or '(none)'}")
+    """Raise a ValueError naming ``what`` if networks of ``family`` cannot read ``data`` (its recipe decides: a
+    feedforward family must match the inputs' spatial dimensions, a language model needs a recurrent one)."""
+    data.recipe().check_family(get_registry().family(family), what)
 
 
 def build_search_network(model: ModelConfig, data: TaskData, network_options: dict | None = None):
@@ -152,22 +136,10 @@ def build_search_network(model: ModelConfig, data: TaskData, network_options: di
     options = {"partial_channels": model.partial_channels, "edge_normalization": model.edge_normalization,
                **(network_options or {})}
     pc_darts = options["partial_channels"] != 1 or options["edge_normalization"]
-    if pc_darts and (isinstance(data, CorpusData) or _is_recurrent(model.family)):
+    if pc_darts and _is_recurrent(model.family):
         raise ValueError("model.partial_channels and model.edge_normalization (PC-DARTS) apply to convolutional "
                          "and linear cells; recurrent cells have no channels to split: leave them at 1 and false")
-    if isinstance(data, CorpusData):
-        return RecurrentLanguageModelSearch(data.vocab_size, model.embedding_dim, model.hidden_size, model.nodes,
-                                            model.family, model.primitives, **_language_model_options(model))
-    head = head_factory(data)
-    if _is_recurrent(model.family):
-        return RecurrentSearchNetwork(_tokens_for_recurrent(data, model.family), model.embedding_dim,
-                                      model.hidden_size, 0, nodes=model.nodes, family=model.family,
-                                      primitives=model.primitives, head=head, pool=_recurrent_pool(model))
-    return SearchNetwork(model.family, data.in_channels or model.embedding_dim, model.channels, 0,
-                         layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
-                         primitives=model.primitives, stem_multiplier=model.stem_multiplier,
-                         stem=_stem_factory(model, data), head=head, pool=_pool_factory(model), alphas=model.alphas,
-                         **options)
+    return data.recipe().search_network(model, options)
 
 
 def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, channels: int | None = None,
@@ -180,18 +152,7 @@ def build_network(genotype: Genotype | str, model: ModelConfig, data: TaskData, 
     genotype = load_genotype(genotype)
     check_family_fits(genotype.family, data, what="the genotype's family")
     model = model.model_copy(update={"family": genotype.family})
-    if isinstance(data, CorpusData):
-        return RecurrentLanguageModelNetwork(genotype, data.vocab_size, model.embedding_dim, model.hidden_size,
-                                             **_language_model_options(model))
-    head = head_factory(data)
-    if _is_recurrent(genotype.family):
-        return RecurrentNetwork(genotype, _tokens_for_recurrent(data, genotype.family), model.embedding_dim,
-                                model.hidden_size, 0, head=head, pool=_recurrent_pool(model))
-    return Network(genotype, data.in_channels or model.embedding_dim, channels or model.channels, 0,
-                   layers=layers or model.layers, stem_multiplier=model.stem_multiplier,
-                   stem=_stem_factory(model, data), head=head, pool=_pool_factory(model),
-                   auxiliary=head if auxiliary else False, imagenet_stem=imagenet_stem,
-                   auxiliary_widths=scaled_auxiliary if auxiliary_head == "scaled" else None)
+    return data.recipe().network(genotype, model, channels, layers, auxiliary, imagenet_stem, auxiliary_head)
 
 
 def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> nn.Module:
@@ -207,12 +168,6 @@ def _recurrent_pool(model: ModelConfig) -> str:
         raise ValueError(f"model.global_pool {model.global_pool!r} applies to conv and linear cells; a recurrent "
                          "cell's states are pooled by family (the last state), max or avg")
     return "last" if model.global_pool == "family" else model.global_pool
-
-
-def _language_model_options(model: ModelConfig) -> dict:
-    return {"dropout_input": model.dropout_input, "dropout_hidden": model.dropout_hidden,
-            "dropout_output": model.dropout_output, "dropout_embedding": model.dropout_embedding,
-            "dropout_words": model.dropout_words, "tie_weights": model.tie_weights}
 
 
 class TextCNN(nn.Module):

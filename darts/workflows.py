@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import torch
 from rich.console import Console
 from rich.table import Table
-from torch.utils.data import Dataset, Subset
 
 import darts
 from darts import distributed
 from darts.architecture import Architecture
 from darts.config import RunConfig, load_config
 from darts.data import DataWarning
-from darts.data.augment import Compose, Cutout, TransformedDataset
 from darts.device import FP32, Precision
 from darts.device import resolve as resolve_device
 from darts.genotype import Genotype
@@ -38,17 +36,10 @@ from darts.assemble import (build_baseline, build_network, build_search_network,
                           count_parameters, multiply_adds)
 from darts.runs import RunLog, lock_run_dir, new_run_dir, unlock_run_dir
 from darts.tasks import TaskData, get_task
-from darts.tasks.language import CorpusData
 from darts.untrusted import load_torch
-from darts.training.callbacks import (ArchitectureStep, AuxiliaryLoss, Checkpoint, DropPathSchedule, EarlyStopping,
-                                      GenotypeTracker, GradientClipping, LRSchedule, MetricsLogger, ProgressBar,
-                                      SearchDiagnostics, StrategySchedule, TerminateOnNonFinite, load_checkpoint,
-                                      make_scheduler)
-from darts.training.language_model import (ActivationRegularization, AveragedSGD, BPTTLearningRate, HiddenState,
-                                           KeepBest, LanguageModelArchitectureStep, LanguageModelLoss,
-                                           LanguageModelTrainer)
-from darts.data.datasets import split_labels
-from darts.training.objective import TaskLoss, default_monitor, majority_accuracy
+from darts.training.callbacks import (Checkpoint, EarlyStopping, GenotypeTracker, GradientClipping, LRSchedule,
+                                      MetricsLogger, ProgressBar, SearchDiagnostics, StrategySchedule,
+                                      TerminateOnNonFinite, load_checkpoint, make_scheduler)
 from darts.resource import ResourcePenalty, cost_model
 from darts.search_plan import plan_search
 from darts.strategy import SelectionContext
@@ -133,20 +124,6 @@ def describe_data(config: RunConfig) -> TaskData:
     """The task's inputs and targets, from its files or, where it can, from its options alone."""
     task = get_task(config.task)
     return task.spec(task.Options(**config.data), config.seed)
-
-
-def _augmented(data: Dataset, transform) -> Dataset:
-    """``data`` with a random transform of each input, if there is one to apply."""
-    if transform is None or (isinstance(transform, Compose) and not transform.transforms):
-        return data
-    return TransformedDataset(data, transform)
-
-
-def split_dataset(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
-    """A random split: ``fraction`` of ``data`` (at least one item) and the rest, from ``seed`` only."""
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed)).tolist()
-    cut = min(len(data), max(1, round(fraction * len(data))))
-    return Subset(data, order[:cut]), Subset(data, order[cut:])
 
 
 def _start(command: str, config: RunConfig | None, runs: str | Path, resume: str | Path | None,
@@ -241,10 +218,6 @@ def _save_model(context: RunContext, model: torch.nn.Module) -> None:
     atomic_write_bytes(context.run_dir / "model.pt", buffer.getvalue())
 
 
-def _monitor(loop, data: TaskData, validation: bool) -> str:
-    return loop.monitor or default_monitor(data.targets, validation)
-
-
 # --- search ------------------------------------------------------------------------------------------------
 def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: str | Path | None = None,
            console: Console | None = None, quiet: bool = False, callbacks: Sequence[Callback] = (),
@@ -255,12 +228,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
     run folder under ``runs`` exactly."""
     context = _start("search", config, runs, resume, console, quiet, run_name=run_name, prepare=plan_search)
     config, data, s, plan = context.config, context.data, context.config.search, context.plan
-    if isinstance(data, CorpusData) and plan.selector.supernet_scoring:
-        raise ValueError(f"search.selection {plan.selector.name} scores the supernet of a classifier or regressor; a "
-                         "language model's search selects by alpha: set search.selection alpha")
-    if isinstance(data, CorpusData) and s.reuse_gradient:
-        raise ValueError("search.reuse_gradient does not apply to language models: their weight step adds AR "
-                         "and TAR to the loss; set it false")
+    recipe = data.recipe()  # how this kind of data is searched
+    recipe.check_search(s, plan.selector)
     network = context.placed(build_search_network(config.model, data, plan.network_options))
     network.set_strategy(plan.strategy)
     if s.resource is not None:
@@ -270,46 +239,23 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
                            lambda genotype: _measure(build_network(genotype, config.model, data), example, r.measure))
         network.resource = ResourcePenalty(costs, r.target, r.weight)
     optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
-    loss = LanguageModelLoss() if isinstance(data, CorpusData) else \
-        TaskLoss(data.targets, data.multi_task, config.task_weights)
-    architecture = Architecture(network, optimizer, loss, s.order, lr=s.arch_lr, betas=s.arch_betas,
+    architecture = Architecture(network, optimizer, recipe.loss(config), s.order, lr=s.arch_lr, betas=s.arch_betas,
                                 weight_decay=s.arch_weight_decay, radius=s.radius, grad_clip=s.grad_clip,
                                 difference=s.difference, reuse_gradient=s.reuse_gradient, precision=context.precision)
     context.open()
     tracker = GenotypeTracker(context.run_dir)
     diagnostics = SearchDiagnostics(network, context.log)
     common = [tracker, diagnostics, StrategySchedule(plan.strategy), *_common_callbacks(context, s, optimizer, console, "search", architecture), *callbacks]
-    if isinstance(data, CorpusData):  # DARTS' recurrent search: weights on train.txt, alphas on valid.txt
-        _single_process("a language-model search")
-        lm = config.lm
-        trainer = LanguageModelTrainer(
-            network, optimizer, data.train, s.batch_size, s.epochs, data.valid,
-            [LanguageModelArchitectureStep(architecture, data.valid, s.batch_size, s.warmup_epochs, s.loss_limit),
-             *_language_model_callbacks(lm), *common], config.seed, s.monitor, lm.bptt, lm.max_bptt,
-            lm.variable_bptt, lm.eval_batch_size, batch_norm_statistics="batch", precision=context.precision)
-        sizes = f"{len(data.train):,} tokens for the weights, {len(data.valid):,} for the alphas"
-    else:
-        weight_split, alpha_split = (_augmented(part, data.augment)
-                                     for part in split_dataset(data.train, s.split, config.seed))
-        batch_size = budget_batch_size(min(len(weight_split), len(alpha_split)), s)
-        step = ArchitectureStep(architecture, alpha_split, batch_size, config.seed, s.warmup_epochs, s.loss_limit)
-        trainer = Trainer(network, optimizer, loss, weight_split, batch_size, s.epochs, alpha_split,
-                          [step, *common], config.seed, _monitor(s, data, True), batch_norm_statistics="batch",
-                          precision=context.precision)
-        sizes = f"{len(weight_split)} examples for the weights, {len(alpha_split)} for the alphas"
-        if batch_size != s.batch_size:
-            sizes += f", batches of {batch_size} (search.min_steps_per_epoch {s.min_steps_per_epoch})"
+    trainer, sizes, held_out = recipe.search_trainer(context, network, optimizer, architecture, common)
     if not context.resumed:
         weights = sum(p.numel() for p in network.parameters())
         context.log.event("start", f"search {config.task} with {config.model.family} ({s.order} order, "
                           f"{plan.describe()}): {weights:,} weights, {sizes} -> {context.run_dir}", weights=weights,
                           run_dir=str(context.run_dir), strategy=plan.strategy.name)
-        if not isinstance(data, CorpusData):
-            _warn_alpha_budget(context, s, len(trainer.train_batches()), trainer.batch_size)
+        recipe.check_budget(context, trainer)
     _fit(context, trainer)
 
-    chosen = plan.selector.select(SelectionContext(network, trainer, None if isinstance(data, CorpusData) else alpha_split,
-                                                   s, config.seed, context.log, context.run_dir, tracker.best))
+    chosen = plan.selector.select(SelectionContext(network, trainer, held_out, s, config.seed, context.log, context.run_dir, tracker.best))
     judged = diagnostics.verdict(s, None if plan.selector.name == "alpha" else chosen)
     resource = _resource_report(network, chosen, config, data) if s.resource is not None else None
     _save_model(context, network)
@@ -355,39 +301,6 @@ def _resource_report(network, genotype: Genotype, config: RunConfig, data: TaskD
 def _measure(network: torch.nn.Module, example: torch.Tensor, measure: str) -> float:
     """A network's parameters (auxiliary heads apart) or multiply-adds of one example."""
     return count_parameters(network)["model"] if measure == "parameters" else multiply_adds(network, example)
-
-
-def budget_batch_size(examples: int, loop) -> int:
-    """``loop.batch_size`` (``search`` or ``train``), lowered (never below 2) so that ``examples`` give
-    ``loop.min_steps_per_epoch`` batches an epoch: on small data the weights and alphas still get steps."""
-    if not loop.min_steps_per_epoch:
-        return loop.batch_size
-    per_rank = examples // distributed.world_size()  # under torchrun each rank reads its share, batch_size each
-    return min(loop.batch_size, max(2, per_rank // loop.min_steps_per_epoch))
-
-
-def _warn_alpha_budget(context: RunContext, s, batches: int, batch_size: int) -> None:
-    """A warning, naming the keys to change, when the search plans fewer alpha steps than ``search.min_arch_steps``."""
-    planned = (s.epochs - s.warmup_epochs) * batches
-    if planned >= s.min_arch_steps:
-        return
-    context.log.event("warning", f"warning: the alphas get only {planned} steps ({s.epochs - s.warmup_epochs} epochs "
-                      f"after warm-up x {batches} batches of {batch_size}), fewer than search.min_arch_steps "
-                      f"({s.min_arch_steps}); raise search.epochs, lower search.batch_size or search.warmup_epochs, "
-                      f"or give more data", planned_arch_steps=planned)
-
-
-def _language_model_callbacks(lm) -> list[Callback]:
-    """Hidden state carried between windows, the learning rate scaled to each window, AR and TAR."""
-    callbacks: list[Callback] = [HiddenState(), ActivationRegularization(lm.ar, lm.tar)]
-    if lm.variable_bptt:
-        callbacks.append(BPTTLearningRate(lm.bptt))
-    return callbacks
-
-
-def _single_process(what: str) -> None:
-    if distributed.active():
-        raise ValueError(f"{what} runs in one process; start it without torchrun")
 
 
 def _plot_search(run_dir: Path, genotype: Genotype, alphas: list[dict], history: list[dict],
@@ -443,36 +356,7 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     config, data, t = context.config, context.data, context.config.train
     optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     common = _common_callbacks(context, t, optimizer, context.console, "train", genotype=genotype)
-    if isinstance(data, CorpusData):  # AWD-LSTM's recipe: valid.txt validates, NT-ASGD, the best model tested
-        _single_process("language-model training")
-        lm = config.lm
-        recipe: list[Callback] = [*_language_model_callbacks(lm), KeepBest()]
-        if lm.averaging:
-            recipe.append(AveragedSGD(lm.nonmono, context.log))
-        trainer = LanguageModelTrainer(model, optimizer, data.train, t.batch_size, t.epochs, data.valid,
-                                       [*common, *recipe, *callbacks], config.seed, t.monitor, lm.bptt,
-                                       lm.max_bptt, lm.variable_bptt, lm.eval_batch_size, precision=context.precision)
-        train_size = f"{len(data.train):,} training tokens"
-    else:
-        if t.valid_fraction > 0:
-            train_split, valid_split = split_dataset(data.train, 1 - t.valid_fraction, config.seed)
-        else:
-            train_split, valid_split = data.train, None
-        cutout = [Cutout(t.cutout)] if t.cutout else []
-        train_split = _augmented(train_split, Compose([data.augment, *cutout]) if data.augment else Compose(cutout))
-        loss = TaskLoss(data.targets, data.multi_task, config.task_weights, t.label_smoothing)
-        recipe = []
-        if t.auxiliary_weight > 0 and hasattr(model, "auxiliary_head"):
-            recipe.append(AuxiliaryLoss(t.auxiliary_weight))
-        if t.drop_path > 0 and hasattr(model, "drop_path_prob"):
-            recipe.append(DropPathSchedule(t.drop_path))
-        batch_size = budget_batch_size(len(train_split), t)
-        trainer = Trainer(model, optimizer, loss, train_split, batch_size, t.epochs, valid_split,
-                          [*common, *recipe, *callbacks], config.seed, _monitor(t, data, valid_split is not None),
-                          precision=context.precision)
-        train_size = f"{len(train_split)} training examples" + (
-            f" in batches of {batch_size} (train.min_steps_per_epoch {t.min_steps_per_epoch})"
-            if batch_size != t.batch_size else "")
+    trainer, train_size = data.recipe().train_trainer(context, model, optimizer, common, callbacks)
     parameters = count_parameters(model)
     if not context.resumed:
         context.log.event("start", f"train {what} on {config.task}: {parameters['model']:,} parameters, "
@@ -480,10 +364,10 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     _fit(context, trainer)
 
     _save_model(context, model)
-    test = _test(trainer, data, config)
+    test = data.recipe().test(trainer, config)
     results = {"command": "train", "task": config.task, "network": what, "epochs": trainer.epoch,
                "parameters": parameters, "test": test, "monitor": trainer.monitor, "best": trainer.best,
-               "final": trainer.history[-1], "baseline": _baseline(data),
+               "final": trainer.history[-1], "baseline": data.recipe().baseline(),
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
     if distributed.is_main():
         from darts.plots import plot_genotype, plot_metrics
@@ -501,34 +385,15 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     return context.run_dir
 
 
-def _test(trainer: Trainer, data, config: RunConfig) -> dict[str, float]:
-    if isinstance(data, CorpusData):
-        return trainer.evaluate(data.test, "test_", batch_size=config.lm.test_batch_size)
-    return trainer.evaluate(data.test, "test_")
-
-
 def _load_genotype(source: str | Path | Genotype, family: str | None) -> Genotype:
     genotype = load_genotype(source)
     return genotype if family is None else load_genotype(genotype.with_family(family))
 
 
-def _baseline(data: TaskData | CorpusData) -> dict[str, float]:
-    """The test accuracy of each classification target's majority class in training; for a language model the
-    perplexity of the training words' frequencies (add-one smoothed) on the test stream."""
-    if isinstance(data, CorpusData):
-        counts = torch.bincount(data.train, minlength=data.vocab_size).double() + 1
-        log_p = (counts / counts.sum()).log()
-        return {"unigram_ppl": float(torch.exp(-log_p[data.test].mean()))}
-    names = [t.name for t in data.targets]
-    train, test = split_labels(data.train, names), split_labels(data.test, names)
-    return {f"majority_{name}_accuracy" if data.multi_task else "majority_accuracy": value
-            for name, value in majority_accuracy(data.targets, train, test).items()}
-
-
-def headline(test: dict[str, float], baseline: dict[str, float], data: TaskData | CorpusData) -> str:
+def headline(test: dict[str, float], baseline: dict[str, float], data: TaskData) -> str:
     """One line of a run's test figures: those over all targets (the means of a multi-task run), and the
     majority class's accuracy beside them."""
-    targets = [] if isinstance(data, CorpusData) or not data.multi_task else [t.name for t in data.targets]
+    targets = data.recipe().target_names()
     shown = {k.removeprefix("test_"): v for k, v in test.items()
              if not any(k.startswith(f"test_{name}_") for name in targets)}
     def name(key: str) -> str:
@@ -586,20 +451,11 @@ def evaluate(run_dir: str | Path, console: Console | None = None, device: str | 
     device = resolve_device(device or config.device)
     model.to(device)
     precision = Precision(config.precision, device)
-    frozen = torch.optim.SGD(model.parameters(), 0.0)
-    if isinstance(data, CorpusData):
-        trainer = LanguageModelTrainer(model, frozen, data.train, batch_size, 0, bptt=config.lm.bptt,
-                                       batch_norm_statistics=statistics, precision=precision)
-        # a supernet normalises with batch statistics, which need more than one row
-        rows = config.lm.test_batch_size if statistics == "running" else config.lm.eval_batch_size
-        metrics = trainer.evaluate(data.test, "test_", batch_size=rows)
-    else:
-        trainer = Trainer(model, frozen, TaskLoss(data.targets, data.multi_task, config.task_weights), data.train,
-                          batch_size, 0, batch_norm_statistics=statistics, precision=precision)
-        metrics = trainer.evaluate(data.test, "test_")
-    atomic_write_json(run_dir / "evaluation.json", {"test": metrics, "baseline": _baseline(data)})
+    metrics = data.recipe().evaluate(model, config, batch_size, statistics, precision)
+    baseline = data.recipe().baseline()
+    atomic_write_json(run_dir / "evaluation.json", {"test": metrics, "baseline": baseline})
     if console is not None:
-        console.print(results_table(f"{info['command']} run {run_dir.name}: test split", metrics, _baseline(data)))
+        console.print(results_table(f"{info['command']} run {run_dir.name}: test split", metrics, baseline))
     return metrics
 
 
@@ -618,9 +474,7 @@ def export(run_dir: str | Path, format: str = "torchscript", out: str | Path | N
         raise RunDirectoryError(f"{run_dir} is a {info['command']} run; export takes a train run (a search's "
                                 "supernet is not the network to deploy: train its genotype first, darts train ... "
                                 f"--genotype {run_dir / 'genotype.json'})")
-    if isinstance(data, CorpusData):
-        raise ValueError("language models are not exported: their forward pass carries a hidden state from window "
-                         "to window; export is for classifiers and regressors")
+    data.recipe().check_export()
     if not (results := run_dir / "results.json").exists():
         raise RunDirectoryError(f"{run_dir} has not finished (no {results.name}); resume it first")
     take = min(examples, len(data.test))

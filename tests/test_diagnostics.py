@@ -15,7 +15,8 @@ from darts.config import ConfigError, load_config
 from darts.diagnostics import edge_statistics, epoch_diagnostics, genotype_changes, parameter_free, verdict
 from darts.genotype import Genotype
 from darts.plugins import get_registry
-from darts.workflows import RunError, search, budget_batch_size
+from darts.recipes.examples import budget_batch_size
+from darts.workflows import RunError, search
 
 #: a short first-order search (the diagnostics do not depend on the order, and first order is the cheaper step)
 TINY_MOTIFS = ["--data.samples", "96", "--data.test_samples", "48", "--data.length", "16",

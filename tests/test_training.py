@@ -18,7 +18,7 @@ from darts.training import (ArchitectureStep, Callback, EarlyStopping, GradientC
                             MetricAccumulator, NonFiniteLossError, TaskLoss, TerminateOnNonFinite, Trainer,
                             make_scheduler)
 from darts.training.trainer import HOOKS
-from darts.workflows import split_dataset
+from darts.recipes.examples import split_dataset
 
 LABEL = (Target("label", classes=3),)
 
@@ -33,11 +33,17 @@ class Recorder(Callback):
     def __init__(self):
         self.calls, self.lrs = [], []
 
-    def __getattr__(self, hook):
-        if hook not in HOOKS:
-            raise AttributeError(hook)
-        return lambda trainer: self.calls.append(hook) or (
-            self.lrs.append((trainer.epoch, trainer.optimizer.param_groups[0]["lr"])) if hook == "after_step" else None)
+
+def _recording(hook):
+    def record(self, trainer):
+        self.calls.append(hook)
+        if hook == "after_step":
+            self.lrs.append((trainer.epoch, trainer.optimizer.param_groups[0]["lr"]))
+    return record
+
+
+for _hook in HOOKS:  # every hook the Trainer calls, overriding Callback's documented no-ops
+    setattr(Recorder, _hook, _recording(_hook))
 
 
 def test_hooks_run_in_the_documented_order():
@@ -265,13 +271,12 @@ def test_the_majority_baseline_takes_its_class_from_training_never_from_the_test
     from darts.data import DictTargetDataset
     from darts.data.datasets import split_labels
     from darts.tasks import Target, TaskData
-    from darts.workflows import _baseline
 
     x = torch.zeros(6, 2)
     train = Subset(TensorDataset(x, torch.tensor([0, 0, 1, 9, 9, 9])), [0, 1, 2])  # class 0 twice, 1 once
     test = TensorDataset(x[:3], torch.tensor([1, 1, 0]))  # the test split's own majority would be 1 (2/3)
     data = TaskData(train, test, (Target("label", classes=2),), in_channels=2)
-    assert _baseline(data) == {"majority_accuracy": pytest.approx(1 / 3)}
+    assert data.recipe().baseline() == {"majority_accuracy": pytest.approx(1 / 3)}
     both = DictTargetDataset(x[:3], {"a": torch.tensor([2, 2, 0]), "b": torch.tensor([1.5, 0.5, 0.0])})
     assert split_labels(both, ["a", "b"])["a"].tolist() == [2, 2, 0]
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch.utils.data import Dataset
 
 from darts.registry import UnknownNameError, unknown_name_message
+
+if TYPE_CHECKING:
+    from darts.recipes import Recipe
 
 TargetKind = Literal["classification", "regression"]
 
@@ -68,6 +71,12 @@ class TaskData:
         """A batch made of the first training example, for shapes, summaries and multiply-add counts."""
         x = self.train[0][0]
         return x.unsqueeze(0).expand(batch, *x.shape).clone()
+
+    def recipe(self) -> "Recipe":
+        """How these data are searched, trained and tested: :class:`~darts.recipes.examples.ExamplesRecipe`."""
+        from darts.recipes.examples import ExamplesRecipe
+
+        return ExamplesRecipe(self)
 
 
 class TaskOptions(BaseModel):

@@ -4,13 +4,16 @@ section 3.1.2), or on a generated corpus that needs no files."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from pydantic import Field
 
 from darts.data.corpus import corpus_from_lines, generated_corpus, read_corpus
 from darts.tasks import Task, TaskOptions, register_task
+
+if TYPE_CHECKING:
+    from darts.recipes import Recipe
 
 #: the vocabulary of Mikolov's Penn Treebank, for ``darts summary`` without the files
 PTB_VOCABULARY = 10_000
@@ -29,6 +32,12 @@ class CorpusData:
     def example_input(self, batch: int = 1, length: int = 35) -> torch.Tensor:
         """A (batch, length) window of token ids, for summaries and multiply-add counts."""
         return torch.zeros(batch, length, dtype=torch.int64)
+
+    def recipe(self) -> "Recipe":
+        """How a corpus is searched, trained and tested: :class:`~darts.recipes.language_model.LanguageModelRecipe`."""
+        from darts.recipes.language_model import LanguageModelRecipe
+
+        return LanguageModelRecipe(self)
 
 
 @register_task
