@@ -255,7 +255,8 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
         recipe.check_budget(context, trainer)
     _fit(context, trainer)
 
-    chosen = plan.selector.select(SelectionContext(network, trainer, held_out, s, config.seed, context.log, context.run_dir, tracker.best))
+    chosen = plan.selector.select(SelectionContext(network, trainer, held_out, s, config.seed, context.log,
+                                                   context.run_dir, tracker.best))
     judged = diagnostics.verdict(s, None if plan.selector.name == "alpha" else chosen)
     resource = _resource_report(network, chosen, config, data) if s.resource is not None else None
     _save_model(context, network)
@@ -356,7 +357,8 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     config, data, t = context.config, context.data, context.config.train
     optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     common = _common_callbacks(context, t, optimizer, context.console, "train", genotype=genotype)
-    trainer, train_size = data.recipe().train_trainer(context, model, optimizer, common, callbacks)
+    recipe = data.recipe()  # how this kind of data is trained and tested
+    trainer, train_size = recipe.train_trainer(context, model, optimizer, common, callbacks)
     parameters = count_parameters(model)
     if not context.resumed:
         context.log.event("start", f"train {what} on {config.task}: {parameters['model']:,} parameters, "
@@ -364,10 +366,10 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
     _fit(context, trainer)
 
     _save_model(context, model)
-    test = data.recipe().test(trainer, config)
+    test = recipe.test(trainer, config)
     results = {"command": "train", "task": config.task, "network": what, "epochs": trainer.epoch,
                "parameters": parameters, "test": test, "monitor": trainer.monitor, "best": trainer.best,
-               "final": trainer.history[-1], "baseline": data.recipe().baseline(),
+               "final": trainer.history[-1], "baseline": recipe.baseline(),
                "seconds": round(sum(row["seconds"] for row in trainer.history), 2)}
     if distributed.is_main():
         from darts.plots import plot_genotype, plot_metrics
@@ -451,8 +453,8 @@ def evaluate(run_dir: str | Path, console: Console | None = None, device: str | 
     device = resolve_device(device or config.device)
     model.to(device)
     precision = Precision(config.precision, device)
-    metrics = data.recipe().evaluate(model, config, batch_size, statistics, precision)
-    baseline = data.recipe().baseline()
+    recipe = data.recipe()
+    metrics, baseline = recipe.evaluate(model, config, batch_size, statistics, precision), recipe.baseline()
     atomic_write_json(run_dir / "evaluation.json", {"test": metrics, "baseline": baseline})
     if console is not None:
         console.print(results_table(f"{info['command']} run {run_dir.name}: test split", metrics, baseline))

@@ -108,7 +108,7 @@ class ExamplesRecipe(Recipe):
                                      for part in split_dataset(self.data.train, s.split, config.seed))
         batch_size = budget_batch_size(min(len(weight_split), len(alpha_split)), s)
         step = ArchitectureStep(architecture, alpha_split, batch_size, config.seed, s.warmup_epochs, s.loss_limit)
-        trainer = Trainer(network, optimizer, self.loss(config), weight_split, batch_size, s.epochs, alpha_split,
+        trainer = Trainer(network, optimizer, architecture.loss_fn, weight_split, batch_size, s.epochs, alpha_split,
                           [step, *callbacks], config.seed, self._monitor(s, True), batch_norm_statistics="batch",
                           precision=context.precision)
         sizes = f"{len(weight_split)} examples for the weights, {len(alpha_split)} for the alphas"
@@ -145,7 +145,8 @@ class ExamplesRecipe(Recipe):
             recipe.append(DropPathSchedule(t.drop_path))
         batch_size = budget_batch_size(len(train_split), t)
         trainer = Trainer(model, optimizer, self.loss(config, t.label_smoothing), train_split, batch_size, t.epochs,
-                          valid_split, [*common, *recipe, *extra], config.seed, self._monitor(t, valid_split is not None), precision=context.precision)
+                          valid_split, [*common, *recipe, *extra], config.seed,
+                          self._monitor(t, valid_split is not None), precision=context.precision)
         train_size = f"{len(train_split)} training examples" + (
             f" in batches of {batch_size} (train.min_steps_per_epoch {t.min_steps_per_epoch})"
             if batch_size != t.batch_size else "")
