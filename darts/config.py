@@ -72,13 +72,16 @@ class LoopConfig(Section):
 
     epochs: int = Field(50, ge=1, description="epochs")
     batch_size: int = Field(64, ge=1, description="batch size")
-    lr: float = Field(0.025, gt=0, description="SGD learning rate of the weights")
+    optimizer: Literal["sgd", "adamw"] = Field(
+        "sgd", description="weight optimiser: SGD with momentum (DARTS' recipe), or AdamW (lr is then its rate, "
+                           "e.g. 3e-3, and weight_decay its decoupled decay; momentum is unused)")
+    lr: float = Field(0.025, gt=0, description="learning rate of the weights")
     lr_min: float = Field(0.001, ge=0, description="final learning rate of the cosine schedule")
     lr_gamma: float = Field(0.97, gt=0, description="per-epoch decay of the exponential schedule")
     schedule: Literal["cosine", "exponential", "constant"] = Field(
         "cosine", description="learning-rate schedule, stepped once per epoch")
     momentum: float = Field(0.9, ge=0, description="SGD momentum")
-    weight_decay: float = Field(3e-4, ge=0, description="SGD weight decay")
+    weight_decay: float = Field(3e-4, ge=0, description="weight decay (SGD: L2 in the gradient; AdamW: decoupled)")
     grad_clip: float | None = Field(5.0, gt=0, description="gradient-norm clipping of the weights; null: off")
     patience: int = Field(0, ge=0, description="early stopping after this many epochs without improvement; 0: off")
     monitor: str | None = Field(None, description="metric for early stopping and the best epoch, e.g. val_loss; "

@@ -39,7 +39,8 @@ from darts.tasks import TaskData, get_task
 from darts.untrusted import load_torch
 from darts.training.callbacks import (Checkpoint, EarlyStopping, GenotypeTracker, GradientClipping, LRSchedule,
                                       MetricsLogger, ProgressBar, SearchDiagnostics, StrategySchedule,
-                                      TerminateOnNonFinite, load_checkpoint, make_scheduler)
+                                      TerminateOnNonFinite, load_checkpoint, make_optimizer,
+                                      make_scheduler)
 from darts.resource import ResourcePenalty, cost_model
 from darts.search_plan import plan_search
 from darts.strategy import SelectionContext
@@ -238,7 +239,7 @@ def search(config: RunConfig | None = None, runs: str | Path = "runs", resume: s
         costs = cost_model(network, example.to(context.device), r.measure,
                            lambda genotype: _measure(build_network(genotype, config.model, data), example, r.measure))
         network.resource = ResourcePenalty(costs, r.target, r.weight)
-    optimizer = torch.optim.SGD(network.parameters(), s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
+    optimizer = make_optimizer(network.parameters(), s)
     architecture = Architecture(network, optimizer, recipe.loss(config), s.order, lr=s.arch_lr, betas=s.arch_betas,
                                 weight_decay=s.arch_weight_decay, radius=s.radius, grad_clip=s.grad_clip,
                                 difference=s.difference, reuse_gradient=s.reuse_gradient, precision=context.precision)
@@ -355,7 +356,7 @@ def _train_model(context: RunContext, model: torch.nn.Module, what: str, callbac
                  genotype: Genotype | None = None) -> Path:
     """Train ``model`` with the train.* settings on the training split, then test it; write the results."""
     config, data, t = context.config, context.data, context.config.train
-    optimizer = torch.optim.SGD(model.parameters(), t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    optimizer = make_optimizer(model.parameters(), t)
     common = _common_callbacks(context, t, optimizer, context.console, "train", genotype=genotype)
     recipe = data.recipe()  # how this kind of data is trained and tested
     trainer, train_size = recipe.train_trainer(context, model, optimizer, common, callbacks)

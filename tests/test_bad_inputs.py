@@ -143,6 +143,7 @@ CONFIGURATIONS = [
     ("grad-clip-zero", ["--search.grad_clip", "0"], "search.grad_clip"),
     ("loss-limit-zero", ["--search.loss_limit", "0"], "search.loss_limit"),
     ("schedule-linear", ["--search.schedule", "linear"], "search.schedule"),
+    ("optimizer-adam", ["--train.optimizer", "adam"], "train.optimizer"),
     ("betas-one", ["--search.arch_betas", "[0.5]"], "search.arch_betas"),
     ("genotype-choice", ["--search.genotype", "median"], "search.genotype"),
     ("train-epochs-zero", ["--train.epochs", "0"], "train.epochs"),

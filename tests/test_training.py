@@ -16,7 +16,7 @@ from darts.assemble import count_parameters, multiply_adds
 from darts.tasks import Target
 from darts.training import (ArchitectureStep, Callback, EarlyStopping, GradientClipping, LRSchedule,
                             MetricAccumulator, NonFiniteLossError, TaskLoss, TerminateOnNonFinite, Trainer,
-                            make_scheduler)
+                            make_optimizer, make_scheduler)
 from darts.training.trainer import HOOKS
 from darts.recipes.examples import split_dataset
 
@@ -97,6 +97,25 @@ def test_the_gradients_are_dropped_after_the_step_that_used_them():
     Trainer(model, torch.optim.SGD(model.parameters(), 0.1), TaskLoss(LABEL, False), data, 4, 1,
             callbacks=[Gradients()]).fit()
     assert seen == [("before_batch", False), ("after_step", True)] * 4
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_the_weight_optimiser_takes_its_first_step_as_computed_by_hand(name):
+    """SGD: w - lr (g + wd w) (its momentum buffer starts as that gradient). AdamW: the bias-corrected first
+    moment over the root of the second is g / |g|, and the decay is decoupled: w (1 - lr wd) - lr g / |g|."""
+    from darts.config import TrainConfig
+
+    loop = TrainConfig(optimizer=name, lr=0.1, weight_decay=0.01, momentum=0.9)
+    w = nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    optimizer = make_optimizer([w], loop)
+    w.grad = torch.tensor([0.3, -0.4, 2.0])
+    optimizer.step()
+    w0, g = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.3, -0.4, 2.0])
+    if name == "sgd":
+        expected = w0 - 0.1 * (g + 0.01 * w0)
+    else:
+        expected = w0 * (1 - 0.1 * 0.01) - 0.1 * g / (g.abs() + 1e-8)
+    assert torch.allclose(w.detach(), expected, atol=1e-6)
 
 
 def test_cosine_schedule_steps_per_epoch_never_per_batch():

@@ -131,12 +131,15 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     assert json.loads((run / "results.json").read_text())["epochs"] == 3
 
 
-def test_a_stopped_training_run_resumes_to_the_uninterrupted_result(tmp_path):
-    config = tiny("digits-quick", "--train.epochs", "3")
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_a_stopped_training_run_resumes_to_the_uninterrupted_result(tmp_path, optimizer):
+    config = tiny("digits-quick", "--train.epochs", "3", "--train.optimizer", optimizer)
     reference = json.loads((train(config, "DARTS_V1", tmp_path / "reference") / "results.json").read_text())
     with pytest.raises(RunError, match="at epoch 3, step 1"):
         train(config, "DARTS_V1", tmp_path / "stopped", callbacks=[PoisonLoss(epoch=3, step=1)])
     (run,) = (tmp_path / "stopped").iterdir()
+    state = torch.load(run / "checkpoint.pt", weights_only=True)["optimizer"]["state"]
+    assert ("exp_avg" in state[0]) == (optimizer == "adamw")  # the optimiser's own state is kept
     resumed = json.loads((train(resume=run) / "results.json").read_text())
     assert resumed["test"] == reference["test"] and resumed["epochs"] == 3
 

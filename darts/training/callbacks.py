@@ -21,6 +21,7 @@ from darts.untrusted import load_torch
 from darts.training.trainer import Callback, NonFiniteLossError, make_loader, stream_seed
 
 if TYPE_CHECKING:
+    from darts.config import LoopConfig
     from darts.training.trainer import Trainer
 
 CHECKPOINT = "checkpoint.pt"
@@ -115,6 +116,15 @@ class GradientClipping(Callback):
 
     def after_backward(self, trainer: "Trainer") -> None:
         torch.nn.utils.clip_grad_norm_(trainer.model.parameters(), self.max_norm)
+
+
+def make_optimizer(parameters, loop: "LoopConfig") -> torch.optim.Optimizer:
+    """The weight optimiser that ``loop.optimizer`` names: SGD with momentum, or AdamW (decoupled decay)."""
+    if loop.optimizer == "sgd":
+        return torch.optim.SGD(parameters, loop.lr, momentum=loop.momentum, weight_decay=loop.weight_decay)
+    if loop.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, loop.lr, weight_decay=loop.weight_decay)
+    raise ValueError(f"unknown optimizer {loop.optimizer!r}; known: sgd, adamw")
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int, lr_min: float = 0.0,
