@@ -91,19 +91,23 @@ class GlobalPool(nn.Module):
         return flat.amax(-1) if self.kind == "max" else flat.mean(-1)
 
 
-def _pool_factory(model: ModelConfig):
+def pool_factory(model: ModelConfig):
+    """A builder of the global pooling that ``model.global_pool`` names, or None for the family's own."""
     if model.global_pool == "family":
         return None
     return lambda: GlobalPool(model.global_pool, model.pool_sharpness)
 
 
 def head_factory(data: TaskData):
+    """A builder ``features -> head``: one linear head per target of ``data`` (several for a multi-task set)."""
     if data.multi_task:
         return lambda features: TaskHeads(features, data.targets)
     return lambda features: SingleHead(features, data.targets[0])
 
 
-def _stem_factory(model: ModelConfig, data: TaskData):
+def stem_factory(model: ModelConfig, data: TaskData):
+    """A builder ``channels -> stem`` for ``data``: the task's own, an embedding before the family's stem for
+    token ids, or None for the family's stem on float inputs."""
     if data.stem is not None:
         return data.stem
     if data.vocab_size is None:
@@ -112,11 +116,13 @@ def _stem_factory(model: ModelConfig, data: TaskData):
     return lambda channels: TokenStem(data.vocab_size, model.embedding_dim, family.stem(model.embedding_dim, channels))
 
 
-def _is_recurrent(family: str) -> bool:
+def is_recurrent(family: str) -> bool:
+    """Whether the registered ``family`` has recurrent cells."""
     return get_registry().family(family).cell == "recurrent"
 
 
-def _tokens_for_recurrent(data: TaskData, family: str) -> int:
+def tokens_for_recurrent(data: TaskData, family: str) -> int:
+    """The vocabulary size of ``data``, which a recurrent ``family`` reads; a ValueError for float inputs."""
     if data.vocab_size is None:
         raise ValueError(f"family {family!r} reads token ids; this task's inputs are float channels "
                          "(choose a feedforward family such as conv1d or linear)")
@@ -136,7 +142,7 @@ def build_search_network(model: ModelConfig, data: TaskData, network_options: di
     options = {"partial_channels": model.partial_channels, "edge_normalization": model.edge_normalization,
                **(network_options or {})}
     pc_darts = options["partial_channels"] != 1 or options["edge_normalization"]
-    if pc_darts and _is_recurrent(model.family):
+    if pc_darts and is_recurrent(model.family):
         raise ValueError("model.partial_channels and model.edge_normalization (PC-DARTS) apply to convolutional "
                          "and linear cells; recurrent cells have no channels to split: leave them at 1 and false")
     return data.recipe().search_network(model, options)
@@ -162,7 +168,7 @@ def build_trained_network(genotype: Genotype | str, config, data: TaskData) -> n
                          imagenet_stem=t.stem == "imagenet", auxiliary_head=t.auxiliary_head)
 
 
-def _recurrent_pool(model: ModelConfig) -> str:
+def recurrent_pool(model: ModelConfig) -> str:
     """A recurrent classifier reads its last hidden state (the family's way) or pools the states over time."""
     if model.global_pool not in ("family", *RECURRENT_POOLS):
         raise ValueError(f"model.global_pool {model.global_pool!r} applies to conv and linear cells; a recurrent "

@@ -13,8 +13,8 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from darts import distributed
-from darts.assemble import (_is_recurrent, _pool_factory, _recurrent_pool, _stem_factory, _tokens_for_recurrent,
-                            head_factory)
+from darts.assemble import (head_factory, is_recurrent, pool_factory, recurrent_pool, stem_factory,
+                            tokens_for_recurrent)
 from darts.data.augment import Compose, Cutout, TransformedDataset
 from darts.data.datasets import split_labels
 from darts.plugins import get_registry
@@ -58,7 +58,7 @@ class ExamplesRecipe(Recipe):
         (token ids count as one, a sequence)."""
         data = self.data
         if family.cell == "recurrent":
-            _tokens_for_recurrent(data, family.name)
+            tokens_for_recurrent(data, family.name)
             return
         dims = 1 if data.vocab_size is not None else data.example_input(1).dim() - 2
         if dims != family.spatial_dims:
@@ -70,25 +70,25 @@ class ExamplesRecipe(Recipe):
     def search_network(self, model, options: dict) -> nn.Module:
         """A :class:`SearchNetwork` (or a recurrent classifier's supernet) with one head per target."""
         data, head = self.data, head_factory(self.data)
-        if _is_recurrent(model.family):
-            return RecurrentSearchNetwork(_tokens_for_recurrent(data, model.family), model.embedding_dim,
+        if is_recurrent(model.family):
+            return RecurrentSearchNetwork(tokens_for_recurrent(data, model.family), model.embedding_dim,
                                           model.hidden_size, 0, nodes=model.nodes, family=model.family,
-                                          primitives=model.primitives, head=head, pool=_recurrent_pool(model))
+                                          primitives=model.primitives, head=head, pool=recurrent_pool(model))
         return SearchNetwork(model.family, data.in_channels or model.embedding_dim, model.channels, 0,
                              layers=model.layers, nodes=model.nodes, multiplier=model.multiplier,
                              primitives=model.primitives, stem_multiplier=model.stem_multiplier,
-                             stem=_stem_factory(model, data), head=head, pool=_pool_factory(model),
+                             stem=stem_factory(model, data), head=head, pool=pool_factory(model),
                              alphas=model.alphas, **options)
 
     def network(self, genotype, model, channels, layers, auxiliary, imagenet_stem, auxiliary_head) -> nn.Module:
         """A :class:`Network` (or a recurrent classifier) of the genotype, with one head per target."""
         data, head = self.data, head_factory(self.data)
-        if _is_recurrent(genotype.family):
-            return RecurrentNetwork(genotype, _tokens_for_recurrent(data, genotype.family), model.embedding_dim,
-                                    model.hidden_size, 0, head=head, pool=_recurrent_pool(model))
+        if is_recurrent(genotype.family):
+            return RecurrentNetwork(genotype, tokens_for_recurrent(data, genotype.family), model.embedding_dim,
+                                    model.hidden_size, 0, head=head, pool=recurrent_pool(model))
         return Network(genotype, data.in_channels or model.embedding_dim, channels or model.channels, 0,
                        layers=layers or model.layers, stem_multiplier=model.stem_multiplier,
-                       stem=_stem_factory(model, data), head=head, pool=_pool_factory(model),
+                       stem=stem_factory(model, data), head=head, pool=pool_factory(model),
                        auxiliary=head if auxiliary else False, imagenet_stem=imagenet_stem,
                        auxiliary_widths=scaled_auxiliary if auxiliary_head == "scaled" else None)
 
