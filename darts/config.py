@@ -495,6 +495,8 @@ CANDLE_KEYS: dict[str, tuple[str, ...]] = {
     "arch_learning_rate": ("search.arch_lr",),
     "arch_weight_decay": ("search.arch_weight_decay",),
 }
+#: CANDLE keys that are rates of CANDLE's optimiser, SGD with momentum: they set it (a preset may use AdamW)
+CANDLE_SGD_KEYS = ("learning_rate", "learning_rate_min", "momentum", "weight_decay")
 #: CANDLE keys with no meaning here, and why
 CANDLE_IGNORED = {
     "model_name": "the task and preset name the model",
@@ -507,7 +509,8 @@ CANDLE_IGNORED = {
 
 def candle_overrides(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, str]]:
     """The overrides a CANDLE model file (``[Global_Params]``, ``key = value``) means here, and the keys
-    ignored with the reason. An unknown key is an error naming it and the known ones."""
+    ignored with the reason. An unknown key is an error naming it and the known ones. A rate of CANDLE's
+    optimiser (:data:`CANDLE_SGD_KEYS`) also sets SGD, the optimiser it is a rate of."""
     import ast
     import configparser
 
@@ -541,6 +544,8 @@ def candle_overrides(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
                 value = "second" if flag else "first"
             for target in CANDLE_KEYS[key]:
                 overrides[target] = value
+            if key in CANDLE_SGD_KEYS:
+                overrides["search.optimizer"] = overrides["train.optimizer"] = "sgd"
     if not overrides and not ignored:
         raise ConfigError(f"{path}: no key = value lines under a [section] heading; not a CANDLE model file")
     return overrides, ignored

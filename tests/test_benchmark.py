@@ -47,6 +47,7 @@ def test_candles_model_file_sets_the_matching_options(tmp_path):
     assert (config.search.lr, config.search.lr_min, config.search.momentum, config.search.weight_decay,
             config.search.grad_clip, config.search.batch_size, config.search.epochs) == (0.01, 0.001, 0.9, 3e-4, 5, 100, 10)
     assert config.train.batch_size == 100 and config.train.lr == 0.01
+    assert config.search.optimizer == config.train.optimizer == "sgd"  # CANDLE's rates are SGD's, not AdamW's
     assert set(ignored) == {"model_name", "data_url", "train_data"} and "never downloads" in ignored["data_url"]
     path.write_text(CANDLE_DEFAULT.replace("unrolled = True", "unrolled = False") + "learnig_rate = 0.1\n")
     with pytest.raises(ConfigError, match="CANDLE key 'learnig_rate' has no meaning here; did you mean 'learning_rate'"):
