@@ -112,6 +112,10 @@ def test_a_search_records_diagnostics_and_a_verdict(tmp_path, capsys):
                                                                                 abs=1e-6)
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     assert sum(e["event"] == "diagnostics" for e in events) == 3
+    # each epoch's alphas line follows that epoch's own line (a line before it read as the previous epoch's)
+    lines = [(e["event"], e["epoch"] if e["event"] == "diagnostics" else e["metrics"]["epoch"])
+             for e in events if e["event"] in ("epoch", "diagnostics")]
+    assert lines == [(kind, epoch) for epoch in (1, 2, 3) for kind in ("epoch", "diagnostics")]
     assert (run / "diagnostics.png").read_bytes().startswith(b"\x89PNG")
     assert main(["genotype", "show", str(run)]) == 0
     assert "search verdict:" in capsys.readouterr().out

@@ -283,6 +283,7 @@ class SearchDiagnostics(Callback):
         self.free = parameter_free(primitives)
         self.mixed = is_mixed(names, self.free)
         self.records: list[dict] = []
+        self.pending: dict | None = None  # the last epoch's record, until its line is written
 
     def after_epoch(self, trainer: "Trainer") -> None:
         from darts.diagnostics import SCALARS, epoch_diagnostics
@@ -299,7 +300,18 @@ class SearchDiagnostics(Callback):
                       genotype=genotype.to_dict())
         self.records.append(record)
         trainer.epoch_metrics.update({key: float(record[key]) for key in SCALARS})
-        if self.log is not None:
+        self.pending = record
+
+    def before_epoch(self, trainer: "Trainer") -> None:
+        self._write_pending()
+
+    def after_fit(self, trainer: "Trainer") -> None:
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        """The last epoch's line, written after the epoch's own line (which the metrics logger writes last)."""
+        record, self.pending = self.pending, None
+        if self.log is not None and record is not None:
             summary = {key: value for key, value in record.items() if key != "genotype"}
             self.log.event("diagnostics", f"  alphas: {record['decisive_edges']:.0%} of edges decisive, median top "
                            f"weight {record['alpha_top_median']:.3f} (uniform {record['uniform']:.3f}); "
