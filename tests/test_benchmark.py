@@ -72,7 +72,9 @@ def test_the_quick_benchmark_end_to_end(tmp_path, capsys):
               "--data.vocab_size", "300", "--model.channels", "4", "--model.embedding_dim", "8",
               "--train.channels", "4", "--search.epochs", "1",
               "--search.warmup_epochs", "0", "--train.epochs", "1", "--bench.baseline_filters", "8",
-              "--model.nodes", "2", "--search.selection_examples", "24"]  # the preset's selection, smaller
+              "--model.nodes", "2", "--search.selection_examples", "24",  # the preset's selection, smaller
+              # the preset benchmarks first order; both orders here, with SGD, whose virtual step is exact
+              "--bench.orders", "[first, second]", "--search.optimizer", "sgd"]
     candle = tmp_path / "candle.txt"
     candle.write_text("[Global_Params]\nbatch_size = 40\n")
     assert main(["bench", "p3b5", "--quick", "--runs", str(tmp_path), "--quiet", "--candle", str(candle), *shrink]) == 0
