@@ -42,12 +42,12 @@ def run(selection: str, seeds: int, out: Path, quiet: bool, overrides: dict,
     from darts.data.planted import recovery, teacher_genotype
     from darts.plugins import load_genotype
 
-    teacher = teacher_genotype()
-    register_genotype(TEACHER, teacher, plugin="benchmarks/planted.py")
     config = load_config(preset, {"search.selection": selection, "bench.seeds": seeds,
                                            "bench.orders": ["first"], "bench.random_genotypes": 2,
                                            "bench.transfer": TEACHER, "bench.baseline": None,
                                            "bench.strategies": [s for s in strategies if s != "darts"], **overrides})
+    teacher = teacher_genotype(config.data.get("teacher"))
+    register_genotype(TEACHER, teacher, plugin="benchmarks/planted.py")
     bench_dir = benchmark(config, out, None if quiet else Console(), quiet, name=f"planted-{selection}")
     rows = []
     results = json.loads((bench_dir / "results.json").read_text())["rows"]
@@ -93,10 +93,11 @@ def one_gene_changes(seeds: int, out: Path, quiet: bool, overrides: dict,
     from darts.data.planted import one_gene_changes as changes, teacher_genotype
     from darts.workflows import train
 
-    rows, first = [], load_config(preset, overrides).seed
+    base = load_config(preset, overrides)
+    rows, first, teacher = [], base.seed, teacher_genotype(base.data.get("teacher"))
     for seed in range(seeds):
         config = load_config(preset, {**overrides, "seed": first + seed})
-        for index, (name, genotype) in enumerate([("teacher's cell", teacher_genotype()), *changes()]):
+        for index, (name, genotype) in enumerate([("teacher's cell", teacher), *changes(teacher)]):
             run_dir = train(config, genotype, out / "one-gene-changes", quiet=True, run_name=f"cell{index}-seed{seed}")
             test = json.loads((run_dir / "results.json").read_text())["test"]
             metric = "accuracy" if "test_accuracy" in test else "R2"

@@ -24,13 +24,35 @@ PLANTED_PRIMITIVES = ("none", "skip_connect", "max_pool_3", "avg_pool_3", "dil_c
 LAYERS = 2
 
 
-def teacher_genotype() -> Genotype:
-    """The planted cell: node 0 = max_pool_3(input 0) + skip_connect(input 1), node 1 = dil_conv_5(node 0) +
-    avg_pool_3(input 1). (The reduce cell is there for the format; a network without reductions never uses
-    it.)"""
-    normal = [("max_pool_3", 0), ("skip_connect", 1), ("dil_conv_5", 2), ("avg_pool_3", 1)]
-    return Genotype.from_darts("conv1d", PLANTED_PRIMITIVES, normal=normal, normal_concat=[2, 3],
-                               reduce=normal, reduce_concat=[2, 3])
+#: the planted cell's genes, two a node: node 0 = max_pool_3(input 0) + skip_connect(input 1), node 1 =
+#: dil_conv_5(node 0) + avg_pool_3(input 1)
+PLANTED_GENES = (("max_pool_3", 0), ("skip_connect", 1), ("dil_conv_5", 2), ("avg_pool_3", 1))
+
+
+def check_genes(genes) -> list[tuple[str, int]]:
+    """``genes`` as (primitive, input) pairs, two a node, or a ValueError that names what is wrong: each
+    primitive one of the planted space's (not ``none``), each input one of the node's (0 and 1 are the cell's
+    inputs, 2 + k is node k)."""
+    genes = [tuple(gene) for gene in genes]
+    if not genes or len(genes) % 2:
+        raise ValueError(f"the teacher's genes come two a node, as [[primitive, input], ...]; got {len(genes)}")
+    usable = [p for p in PLANTED_PRIMITIVES if p != NONE]
+    for index, gene in enumerate(genes):
+        node = index // 2
+        if len(gene) != 2 or gene[0] not in usable or not isinstance(gene[1], int) or not 0 <= gene[1] < 2 + node:
+            raise ValueError(f"teacher gene {index} {list(gene)}: a [primitive, input] pair with a primitive of "
+                             f"{', '.join(usable)} and an input of node {node} (0 to {1 + node})")
+    return [(str(p), int(i)) for p, i in genes]
+
+
+def teacher_genotype(genes=None) -> Genotype:
+    """The teacher's cell: ``genes`` ((primitive, input) pairs, two a node, every node concatenated), by default
+    the planted cell (:data:`PLANTED_GENES`). (The reduce cell is there for the format; a network without
+    reductions never uses it.)"""
+    normal = check_genes(PLANTED_GENES if genes is None else genes)
+    concat = list(range(2, 2 + len(normal) // 2))
+    return Genotype.from_darts("conv1d", PLANTED_PRIMITIVES, normal=normal, normal_concat=concat,
+                               reduce=normal, reduce_concat=concat)
 
 
 def one_gene_changes(teacher: Genotype | None = None) -> list[tuple[str, Genotype]]:
@@ -75,14 +97,15 @@ def teacher_network(in_channels: int, channels: int, seed: int, genotype: Genoty
 
 
 def planted_sequences(samples: int, length: int = 32, channels: int = 4, classes: int = 4,
-                      teacher_channels: int = 8, teacher_seed: int = 0, seed: int = 0) -> TensorDataset:
-    """Gaussian sequences (samples, channels, length) labelled by the teacher: its output cut at the
-    quantiles of this sample into ``classes`` balanced classes, or with ``classes=0`` the output itself,
-    standardised (a regression target)."""
+                      teacher_channels: int = 8, teacher_seed: int = 0, seed: int = 0,
+                      genotype: Genotype | None = None) -> TensorDataset:
+    """Gaussian sequences (samples, channels, length) labelled by the teacher (of ``genotype``, by default the
+    planted cell): its output cut at the quantiles of this sample into ``classes`` balanced classes, or with
+    ``classes=0`` the output itself, standardised (a regression target)."""
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(samples, channels, length, generator=generator)
     with torch.no_grad():
-        scores = teacher_network(channels, teacher_channels, teacher_seed)(inputs).squeeze(-1)
+        scores = teacher_network(channels, teacher_channels, teacher_seed, genotype)(inputs).squeeze(-1)
     if classes == 0:
         return TensorDataset(inputs, (scores - scores.mean()) / scores.std())
     edges = torch.quantile(scores, torch.linspace(0, 1, classes + 1)[1:-1])

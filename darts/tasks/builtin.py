@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch.utils.data import Subset, TensorDataset
 
 from darts.data import DictTargetDataset, keyword_sequences, motif_sequences, tabular_tasks
@@ -110,15 +110,30 @@ class Planted(Task):
                                                   "output itself, standardised, as a regression target")
         teacher_channels: int = Field(8, ge=2, description="the teacher's initial channels")
         teacher_seed: int = Field(0, description="the teacher's weights (the run seed draws the sequences)")
+        teacher: list[tuple[str, int]] | None = Field(
+            None, description="the teacher's cell as [[primitive, input], ...], two genes a node, every node "
+                              "concatenated, e.g. [[dil_conv_5, 0], [max_pool_3, 1]] for one node; null: the "
+                              "planted cell of two nodes")
+
+        @field_validator("teacher")
+        @classmethod
+        def _genes(cls, value):
+            from darts.data.planted import check_genes
+
+            try:
+                return None if value is None else check_genes(value)
+            except ValueError as error:
+                raise ValueError(f"data.teacher: {error}") from None
 
     def load(self, options: Options, seed: int) -> TaskData:
         from darts.data.planted import planted_sequences, teacher_genotype
 
+        teacher = teacher_genotype(options.teacher)
         data = planted_sequences(options.samples + options.test_samples, options.length, options.channels,
-                                 options.classes, options.teacher_channels, options.teacher_seed, seed)
+                                 options.classes, options.teacher_channels, options.teacher_seed, seed, teacher)
         if options.classes == 1:
             raise ValueError("data.classes is 0 (a regression target) or at least 2")
         train, test = _split(data, options.samples, options.test_samples)
         target = Target("label", classes=options.classes) if options.classes else Target("output", "regression")
         return TaskData(train, test, (target,), in_channels=options.channels,
-                        artifacts={"teacher_genotype.json": teacher_genotype().to_dict()})
+                        artifacts={"teacher_genotype.json": teacher.to_dict()})
