@@ -10,6 +10,8 @@ it recovers (:func:`recovery`), against what a random genotype recovers by chanc
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
@@ -29,7 +31,7 @@ LAYERS = 2
 PLANTED_GENES = (("max_pool_3", 0), ("skip_connect", 1), ("dil_conv_5", 2), ("avg_pool_3", 1))
 
 
-def check_genes(genes) -> list[tuple[str, int]]:
+def check_genes(genes: Iterable[Sequence]) -> list[tuple[str, int]]:
     """``genes`` as (primitive, input) pairs, two a node, or a ValueError that names what is wrong: each
     primitive one of the planted space's (not ``none``), each input one of the node's (0 and 1 are the cell's
     inputs, 2 + k is node k)."""
@@ -45,7 +47,7 @@ def check_genes(genes) -> list[tuple[str, int]]:
     return [(str(p), int(i)) for p, i in genes]
 
 
-def teacher_genotype(genes=None) -> Genotype:
+def teacher_genotype(genes: Iterable[Sequence] | None = None) -> Genotype:
     """The teacher's cell: ``genes`` ((primitive, input) pairs, two a node, every node concatenated), by default
     the planted cell (:data:`PLANTED_GENES`). (The reduce cell is there for the format; a network without
     reductions never uses it.)"""
